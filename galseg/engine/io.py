@@ -1,0 +1,82 @@
+"""Saving and loading models: a directory with the config and weights."""
+
+import json
+from pathlib import Path
+
+from ..utils import atomic_output, check_writable
+
+__all__ = ['save_model', 'load_model', 'CONFIG_FILE', 'WEIGHTS_FILE',
+           'MODEL_CARD_FILE']
+
+CONFIG_FILE = 'config.json'
+WEIGHTS_FILE = 'model.weights.h5'
+MODEL_CARD_FILE = 'model_card.json'
+
+
+def save_model(model, directory, model_card=None, overwrite=False):
+    """
+    Save a model as a directory holding its config and weights.
+
+    Parameters
+    ----------
+    model : `~galseg.engine.MaskRCNN`
+    directory : str or `~pathlib.Path`
+        Created if needed.
+    model_card : dict, optional
+        How the model was made; written as ``model_card.json``.
+    overwrite : bool, optional
+        Whether existing files may be replaced.
+
+    Raises
+    ------
+    FileExistsError
+        If the model files exist and ``overwrite`` is `False`.
+    """
+    directory = Path(directory)
+    files = [directory / CONFIG_FILE, directory / WEIGHTS_FILE]
+    if model_card is not None:
+        files.append(directory / MODEL_CARD_FILE)
+    for path in files:
+        check_writable(path, overwrite)
+    directory.mkdir(parents=True, exist_ok=True)
+    with atomic_output(directory / WEIGHTS_FILE, overwrite) as tmp:
+        weights_tmp = tmp.with_name(tmp.name + '.weights.h5')
+        model.save_weights(weights_tmp)
+        weights_tmp.replace(tmp)
+    with atomic_output(directory / CONFIG_FILE, overwrite) as tmp:
+        tmp.write_text(model.config.to_json())
+    if model_card is not None:
+        with atomic_output(directory / MODEL_CARD_FILE, overwrite) as tmp:
+            tmp.write_text(json.dumps(model_card, indent=2, default=str))
+
+
+def load_model(directory):
+    """
+    Load a model saved by `save_model`.
+
+    Parameters
+    ----------
+    directory : str or `~pathlib.Path`
+
+    Returns
+    -------
+    model : `~galseg.engine.MaskRCNN`
+
+    Raises
+    ------
+    FileNotFoundError
+        If the directory lacks the config or weights file.
+    """
+    from .config import MaskRCNNConfig
+    from .model import MaskRCNN
+
+    directory = Path(directory)
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        if not (directory / name).is_file():
+            msg = f'{directory} is not a galseg model directory: no {name}'
+            raise FileNotFoundError(msg)
+    config = MaskRCNNConfig.from_dict(
+        json.loads((directory / CONFIG_FILE).read_text()))
+    model = MaskRCNN(config)
+    model.load_weights(directory / WEIGHTS_FILE)
+    return model

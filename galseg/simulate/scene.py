@@ -1,0 +1,583 @@
+"""One simulated blend scene and its truth: `Scene`, `simulate_scene`."""
+
+from dataclasses import dataclass, field
+import math
+
+import numpy as np
+
+from .config import SimulationConfig, _load_catalog
+
+__all__ = ['Scene', 'simulate_scene', 'GALAXY', 'STAR']
+
+#: class id of galaxies
+GALAXY = 1
+#: class id of stars
+STAR = 2
+
+_FWHM_TO_SIGMA = 1 / (2 * math.sqrt(2 * math.log(2)))
+_HLR_TO_SIGMA = 1 / math.sqrt(2 * math.log(2))  # for a Gaussian
+
+# Accuracy settings: folding and maxk thresholds looser than GalSim's
+# defaults (5e-3, 1e-3) halve the FFT sizes; the errors stay far below
+# the noise of any simulated source.
+_GSPARAMS = dict(folding_threshold=1e-2, maxk_threshold=2e-3)
+
+# Catalog columns of every scene, in order, with their dtypes.
+CATALOG_DTYPES = {
+    'x': np.float32, 'y': np.float32, 'flux': np.float32, 'mag': np.float32,
+    'snr': np.float32, 'half_light_radius': np.float32,
+    'ellipticity': np.float32, 'position_angle': np.float32,
+    'bulge_fraction': np.float32, 'class': np.int32,
+    'blendedness': np.float32, 'neighbour_distance': np.float32,
+    'has_footprint': bool, 'catalog_row': np.int64,
+}
+
+
+@dataclass(eq=False)
+class Scene:
+    """
+    A simulated scene: a blend image and its truth.
+
+    Attributes
+    ----------
+    image : `~numpy.ndarray`
+        float32 ``(n_bands, ny, nx)``: the sky-subtracted noisy blend, in
+        electrons.
+    noiseless : `~numpy.ndarray`
+        float32 ``(n_bands, ny, nx)``: the noiseless blend, the sum of
+        ``isolated`` over sources.
+    isolated : `~numpy.ndarray`
+        float32 ``(n_sources, n_bands, ny, nx)``: each source alone,
+        noiseless.
+    footprints : `~numpy.ndarray`
+        bool ``(n_sources, ny, nx)``: where each isolated image exceeds
+        ``footprint_threshold`` times the noise in a detection band.
+    boxes : `~numpy.ndarray`
+        float32 ``(n_sources, 4)``: ``(ymin, xmin, ymax, xmax)`` of each
+        footprint in pixel-edge coordinates (all zero for an empty
+        footprint).
+    classes : `~numpy.ndarray`
+        int32 ``(n_sources,)``: 1 for a galaxy, 2 for a star.
+    noise_sigma : `~numpy.ndarray`
+        float32 ``(n_bands,)``: the sky noise of each band, electrons.
+    psf_fwhm : `~numpy.ndarray`
+        float32 ``(n_bands,)``: the PSF FWHM of each band, in pixels.
+    pixel_scale : float
+        The pixel scale, arcsec/px.
+    catalog : `~astropy.table.Table`
+        One row per source: ``x``, ``y`` (0-based pixel coordinates of
+        the profile centre), ``flux`` and ``mag`` (2-D, one column per
+        band; electrons and AB magnitudes), ``snr`` (first band, see
+        `SimulationConfig`), ``half_light_radius`` (arcsec; the
+        flux-weighted mean of disk and bulge radii, 0 for stars, NaN for
+        real galaxies), ``ellipticity``, ``position_angle`` (degrees,
+        from +x towards +y), ``bulge_fraction``, ``class``,
+        ``blendedness`` (``1 - sum(I_i^2) / sum(I_i I_all)`` over the
+        band-summed noiseless images), ``neighbour_distance`` (pixels to
+        the nearest other source, inf if alone), ``has_footprint`` and
+        ``catalog_row`` (row of the input catalog, or -1).
+    bands : tuple of str
+        The band names.
+    """
+
+    image: np.ndarray
+    noiseless: np.ndarray
+    isolated: np.ndarray
+    footprints: np.ndarray
+    boxes: np.ndarray
+    classes: np.ndarray
+    noise_sigma: np.ndarray
+    psf_fwhm: np.ndarray
+    pixel_scale: float
+    catalog: object
+    bands: tuple = field(default=())
+
+    @property
+    def n_sources(self):
+        """The number of sources."""
+        return self.isolated.shape[0]
+
+    @property
+    def n_bands(self):
+        """The number of bands."""
+        return self.image.shape[0]
+
+    def __repr__(self):
+        ny, nx = self.image.shape[1:]
+        return (f'<Scene: {self.n_sources} sources, bands '
+                f'{",".join(self.bands)}, {ny}x{nx} px>')
+
+
+def _validate_seed_index(seed, index):
+    for name, value in (('seed', seed), ('index', index)):
+        if (isinstance(value, bool)
+                or not isinstance(value, (int, np.integer)) or value < 0):
+            msg = f'{name} must be a non-negative integer, got {value!r}'
+            raise ValueError(msg)
+    return int(seed), int(index)
+
+
+def scene_rng(seed, index):
+    """
+    The random generator of one scene.
+
+    Parameters
+    ----------
+    seed, index : int
+        The dataset seed and the scene index.
+
+    Returns
+    -------
+    rng : `numpy.random.Generator`
+    """
+    return np.random.default_rng(
+        np.random.SeedSequence(entropy=seed, spawn_key=(index,)))
+
+
+def _log_uniform(rng, bounds):
+    low, high = bounds
+    return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+
+
+@dataclass
+class _Conditions:
+    pixel_scale: float
+    psf_fwhm: np.ndarray      # arcsec, per band
+    noise_sigma: np.ndarray   # electrons, per band (float32)
+    psfs: list                # GalSim PSF per band
+
+
+def _draw_conditions(config, rng, galsim):
+    survey = config.survey_info
+    bands = [survey.get_band(name) for name in config.bands]
+    if config.pixel_scale is None:
+        scale = survey.pixel_scale
+    else:
+        scale = rng.uniform(*config.pixel_scale)
+    # float32 so that the stored value reproduces the scene exactly
+    scale = float(np.float32(scale))
+    fwhm = np.array([band.psf_fwhm for band in bands])
+    if config.psf_fwhm is not None:
+        first = rng.uniform(*config.psf_fwhm)
+        if config.psf_fwhm_unit == 'pixel':
+            first *= scale
+        fwhm = fwhm / fwhm[0] * first
+    profile = config.psf_profiles[rng.integers(len(config.psf_profiles))]
+    beta = rng.uniform(*config.moffat_beta)
+    gsparams = galsim.GSParams(**_GSPARAMS)
+    psfs = []
+    for value in fwhm:
+        if profile == 'moffat':
+            psfs.append(galsim.Moffat(beta=beta, fwhm=value, gsparams=gsparams))
+        else:
+            psfs.append(galsim.Kolmogorov(fwhm=value, gsparams=gsparams))
+    sigma = np.array([math.sqrt(band.sky_level(scale)) for band in bands],
+                     dtype=np.float32)
+    return _Conditions(scale, fwhm, sigma, psfs)
+
+
+def _place_sources(config, cond, n_sources, rng):
+    size = config.stamp_size
+    low, high = config.edge_margin, size - 1 - config.edge_margin
+    centre = (size - 1) / 2
+    radius = config.first_source_offset * math.sqrt(rng.uniform())
+    angle = rng.uniform(0, 2 * math.pi)
+    positions = [(centre + radius * math.cos(angle),
+                  centre + radius * math.sin(angle))]
+    if config.separation_unit == 'pixel':
+        unit = 1.0
+    elif config.separation_unit == 'arcsec':
+        unit = 1 / cond.pixel_scale
+    else:
+        unit = cond.psf_fwhm[0] / cond.pixel_scale
+    for _ in range(n_sources - 1):
+        for _attempt in range(100):
+            ref = positions[rng.integers(len(positions))]
+            sep = rng.uniform(*config.separation) * unit
+            angle = rng.uniform(0, 2 * math.pi)
+            x = ref[0] + sep * math.cos(angle)
+            y = ref[1] + sep * math.sin(angle)
+            if low <= x <= high and low <= y <= high:
+                break
+        else:  # rare: every try fell off the stamp
+            x, y = rng.uniform(low, high, 2)
+        positions.append((float(x), float(y)))
+    return np.array(positions)
+
+
+def _shear(galsim, e, angle_deg):
+    return galsim.Shear(e=e, beta=angle_deg * galsim.degrees)
+
+
+def _q_to_e(q):
+    return (1 - q * q) / (1 + q * q)
+
+
+def _bulge_disk(galsim, gsparams, fraction, disk_hlr, disk_q, disk_pa,
+                bulge_hlr, bulge_q, bulge_pa):
+    """A unit-flux bulge + disk profile, and its extent (arcsec)."""
+    parts, extent = [], 0.0
+    if fraction < 1 and disk_hlr > 0:
+        disk = galsim.Exponential(half_light_radius=disk_hlr,
+                                  flux=1 - fraction, gsparams=gsparams)
+        parts.append(disk.shear(_shear(galsim, _q_to_e(disk_q), disk_pa)))
+        extent = max(extent, 5 * disk_hlr / math.sqrt(disk_q))
+    if fraction > 0 and bulge_hlr > 0:
+        bulge = galsim.DeVaucouleurs(half_light_radius=bulge_hlr,
+                                     flux=fraction, gsparams=gsparams)
+        parts.append(bulge.shear(_shear(galsim, _q_to_e(bulge_q), bulge_pa)))
+        extent = max(extent, 8 * bulge_hlr / math.sqrt(bulge_q))
+    profile = parts[0] if len(parts) == 1 else galsim.Add(parts)
+    return profile.withFlux(1.0), extent
+
+
+def _parametric_galaxy(config, rng, galsim, gsparams):
+    hlr = _log_uniform(rng, config.half_light_radius)
+    bulge_hlr = hlr * rng.uniform(*config.bulge_to_disk_size)
+    fraction = rng.uniform(*config.bulge_fraction)
+    e = rng.uniform(*config.ellipticity)
+    pa = rng.uniform(0, 180)
+    q = math.sqrt((1 - e) / (1 + e))
+    profile, extent = _bulge_disk(galsim, gsparams, fraction, hlr, q, pa,
+                                  bulge_hlr, q, pa)
+    info = dict(half_light_radius=(1 - fraction) * hlr + fraction * bulge_hlr,
+                ellipticity=e, position_angle=pa, bulge_fraction=fraction,
+                catalog_row=-1)
+    return profile, extent, info
+
+
+def _catalog_galaxy(config, rng, galsim, gsparams):
+    table = _load_catalog(config.catalog)
+    rows = config.catalog_rows(table)
+    row_index = int(rows[rng.integers(len(rows))])
+    row = table[row_index]
+    f_disk = max(float(row['fluxnorm_disk']), 0.0)
+    f_bulge = max(float(row['fluxnorm_bulge']), 0.0)
+    a_d, b_d = float(row['a_d']), float(row['b_d'])
+    a_b, b_b = float(row['a_b']), float(row['b_b'])
+    if a_d <= 0 or b_d <= 0:
+        f_disk = 0.0
+    if a_b <= 0 or b_b <= 0:
+        f_bulge = 0.0
+    if f_disk + f_bulge <= 0:
+        msg = f'catalog row {row_index} has neither a disk nor a bulge'
+        raise ValueError(msg)
+    fraction = f_bulge / (f_disk + f_bulge)
+    disk_hlr = math.sqrt(a_d * b_d) if f_disk else 0.0
+    bulge_hlr = math.sqrt(a_b * b_b) if f_bulge else 0.0
+    disk_q = b_d / a_d if f_disk else 1.0
+    bulge_q = b_b / a_b if f_bulge else 1.0
+    profile, extent = _bulge_disk(
+        galsim, gsparams, fraction, disk_hlr, min(disk_q, 1.0),
+        float(row['pa_disk']), bulge_hlr, min(bulge_q, 1.0),
+        float(row['pa_bulge']))
+    main_q = disk_q if fraction < 0.5 else bulge_q
+    info = dict(half_light_radius=(1 - fraction) * disk_hlr
+                + fraction * bulge_hlr,
+                ellipticity=_q_to_e(min(main_q, 1.0)),
+                position_angle=float(row['pa_disk'] if fraction < 0.5
+                                     else row['pa_bulge']),
+                bulge_fraction=fraction, catalog_row=row_index)
+    mags = np.array([float(row[f'{band}_ab']) for band in config.bands])
+    return profile, extent, info, mags
+
+
+_REAL_CATALOGS = {}
+
+
+def _real_galaxy(config, rng, galsim, gsparams):
+    key = (config.real_galaxy_catalog, config.real_galaxy_dir)
+    if key not in _REAL_CATALOGS:
+        _REAL_CATALOGS.clear()
+        _REAL_CATALOGS[key] = galsim.RealGalaxyCatalog(
+            config.real_galaxy_catalog, dir=config.real_galaxy_dir)
+    catalog = _REAL_CATALOGS[key]
+    row_index = int(rng.integers(len(catalog)))
+    deviate = galsim.BaseDeviate(int(rng.integers(1, 2**31)))
+    galaxy = galsim.RealGalaxy(catalog, index=row_index, rng=deviate,
+                               gsparams=gsparams)
+    angle = rng.uniform(0, 360)
+    profile = galaxy.rotate(angle * galsim.degrees).withFlux(1.0)
+    image = catalog.getGalImage(row_index)
+    extent = 0.5 * max(image.array.shape) * image.scale
+    info = dict(half_light_radius=math.nan, ellipticity=math.nan,
+                position_angle=angle, bulge_fraction=math.nan,
+                catalog_row=row_index)
+    return profile, extent, info
+
+
+def _first_band_flux(config, cond, band, hlr_arcsec, rng, is_real):
+    """Flux in the first band, from the snr or magnitude range."""
+    if config.magnitude is not None:
+        return float(band.mag_to_flux(rng.uniform(*config.magnitude)))
+    snr = _log_uniform(rng, config.snr)
+    size2 = (cond.psf_fwhm[0] * _FWHM_TO_SIGMA) ** 2
+    if not is_real:
+        size2 += (hlr_arcsec * _HLR_TO_SIGMA) ** 2
+    n_eff = 4 * math.pi * size2 / cond.pixel_scale**2
+    return snr * float(cond.noise_sigma[0]) * math.sqrt(n_eff)
+
+
+def _snr(config, cond, flux, hlr_arcsec):
+    size2 = (cond.psf_fwhm[0] * _FWHM_TO_SIGMA) ** 2
+    if np.isfinite(hlr_arcsec):
+        size2 += (hlr_arcsec * _HLR_TO_SIGMA) ** 2
+    n_eff = 4 * math.pi * size2 / cond.pixel_scale**2
+    return flux / (float(cond.noise_sigma[0]) * math.sqrt(n_eff))
+
+
+def _draw_sources(config, cond, n_sources, rng, galsim):
+    """Draw each source's profile, fluxes and properties."""
+    survey = config.survey_info
+    bands = [survey.get_band(name) for name in config.bands]
+    gsparams = galsim.GSParams(**_GSPARAMS)
+    sources = []
+    for _ in range(n_sources):
+        is_star = rng.uniform() < config.star_fraction
+        mags = None
+        if is_star:
+            profile, extent = None, 0.0
+            info = dict(half_light_radius=0.0, ellipticity=0.0,
+                        position_angle=0.0, bulge_fraction=math.nan,
+                        catalog_row=-1)
+        elif config.source_type == 'parametric':
+            profile, extent, info = _parametric_galaxy(config, rng, galsim,
+                                                       gsparams)
+        elif config.source_type == 'catalog':
+            profile, extent, info, mags = _catalog_galaxy(config, rng, galsim,
+                                                          gsparams)
+        else:
+            profile, extent, info = _real_galaxy(config, rng, galsim, gsparams)
+        if mags is None:
+            flux0 = _first_band_flux(config, cond, bands[0],
+                                     info['half_light_radius'], rng,
+                                     config.source_type == 'real'
+                                     and not is_star)
+            mags = [float(bands[0].flux_to_mag(flux0))]
+            mags += [mags[0] + rng.uniform(*config.color)
+                     for _ in bands[1:]]
+            mags = np.array(mags)
+        fluxes = np.array([band.mag_to_flux(mag)
+                           for band, mag in zip(bands, mags)])
+        sources.append(dict(profile=profile, extent=extent, fluxes=fluxes,
+                            cls=STAR if is_star else GALAXY, **info))
+    return sources
+
+
+def _render(config, cond, sources, positions, galsim):
+    """The isolated noiseless image of each source, in each band."""
+    size = config.stamp_size
+    n_bands = len(config.bands)
+    isolated = np.zeros((len(sources), n_bands, size, size), dtype=np.float32)
+    full = galsim.BoundsI(0, size - 1, 0, size - 1)
+    for i, (source, (x, y)) in enumerate(zip(sources, positions)):
+        ix, iy = int(round(x)), int(round(y))
+        for b in range(n_bands):
+            psf = cond.psfs[b]
+            # a stamp sized to the source: its extent plus the PSF wings
+            half = math.ceil((source['extent'] + 3 * cond.psf_fwhm[b])
+                             / cond.pixel_scale) + 2
+            bounds = galsim.BoundsI(ix - half, ix + half,
+                                    iy - half, iy + half) & full
+            stamp = galsim.ImageF(bounds, scale=cond.pixel_scale)
+            flux = float(source['fluxes'][b])
+            if source['profile'] is None:
+                obj = psf.withFlux(flux)
+            else:
+                obj = galsim.Convolve(source['profile'].withFlux(flux), psf)
+            obj.drawImage(image=stamp, center=galsim.PositionD(x, y))
+            isolated[i, b, bounds.ymin:bounds.ymax + 1,
+                     bounds.xmin:bounds.xmax + 1] = stamp.array
+    return isolated
+
+
+def noiseless_sum(isolated):
+    """
+    The noiseless blend: the sum of the isolated images, in float32.
+
+    Parameters
+    ----------
+    isolated : `~numpy.ndarray`
+        float32 ``(n_sources, n_bands, ny, nx)``.
+
+    Returns
+    -------
+    noiseless : `~numpy.ndarray`
+        float32 ``(n_bands, ny, nx)``.
+    """
+    noiseless = np.zeros(isolated.shape[1:], dtype=np.float32)
+    for image in isolated:  # in source order, so that it is reproducible
+        noiseless += image
+    return noiseless
+
+
+def make_footprints(isolated, noise_sigma, threshold, band_index):
+    """
+    Footprints: where an isolated image exceeds ``threshold`` x noise.
+
+    Parameters
+    ----------
+    isolated : `~numpy.ndarray`
+        float32 ``(n_sources, n_bands, ny, nx)``.
+    noise_sigma : `~numpy.ndarray`
+        ``(n_bands,)``.
+    threshold : float
+        ``k``, in units of the noise.
+    band_index : list of int
+        The detection bands.
+
+    Returns
+    -------
+    footprints : `~numpy.ndarray`
+        bool ``(n_sources, ny, nx)``.
+    """
+    limit = (threshold * np.asarray(noise_sigma, dtype=np.float64)[band_index])
+    return np.any(isolated[:, band_index] > limit[None, :, None, None], axis=1)
+
+
+def footprint_boxes(footprints):
+    """
+    The bounding boxes of footprints in pixel-edge coordinates.
+
+    Parameters
+    ----------
+    footprints : `~numpy.ndarray`
+        bool ``(n_sources, ny, nx)``.
+
+    Returns
+    -------
+    boxes : `~numpy.ndarray`
+        float32 ``(n_sources, 4)`` as ``(ymin, xmin, ymax, xmax)``; a
+        footprint covering rows ``r0..r1`` has ``ymin=r0``,
+        ``ymax=r1+1``.  Empty footprints give zeros.
+    """
+    boxes = np.zeros((len(footprints), 4), dtype=np.float32)
+    for i, footprint in enumerate(footprints):
+        rows = np.flatnonzero(footprint.any(axis=1))
+        if rows.size:
+            cols = np.flatnonzero(footprint.any(axis=0))
+            boxes[i] = (rows[0], cols[0], rows[-1] + 1, cols[-1] + 1)
+    return boxes
+
+
+def _blendedness(isolated):
+    summed = isolated.astype(np.float64).sum(axis=1)  # over bands
+    total = summed.sum(axis=0)
+    own = np.einsum('ijk,ijk->i', summed, summed)
+    shared = np.einsum('ijk,jk->i', summed, total)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        beta = np.where(shared > 0, 1 - own / shared, 0.0)
+    return np.clip(beta, 0, 1)
+
+
+def _neighbour_distance(positions):
+    if len(positions) < 2:
+        return np.full(len(positions), np.inf)
+    diff = positions[:, None, :] - positions[None, :, :]
+    dist = np.hypot(diff[..., 0], diff[..., 1])
+    np.fill_diagonal(dist, np.inf)
+    return dist.min(axis=1)
+
+
+def _catalog_table(config, cond, sources, positions, isolated, footprints):
+    from astropy.table import Table
+
+    bands = [config.survey_info.get_band(name) for name in config.bands]
+    flux = np.array([source['fluxes'] for source in sources])
+    mag = np.array([[band.flux_to_mag(value) for band, value in zip(bands, row)]
+                    for row in flux])
+    columns = {
+        'x': positions[:, 0], 'y': positions[:, 1], 'flux': flux, 'mag': mag,
+        'snr': [_snr(config, cond, source['fluxes'][0],
+                     source['half_light_radius']) for source in sources],
+        'half_light_radius': [s['half_light_radius'] for s in sources],
+        'ellipticity': [s['ellipticity'] for s in sources],
+        'position_angle': [s['position_angle'] for s in sources],
+        'bulge_fraction': [s['bulge_fraction'] for s in sources],
+        'class': [s['cls'] for s in sources],
+        'blendedness': _blendedness(isolated),
+        'neighbour_distance': _neighbour_distance(positions),
+        'has_footprint': footprints.any(axis=(1, 2)),
+        'catalog_row': [s['catalog_row'] for s in sources],
+    }
+    return Table({name: np.asarray(value, dtype=CATALOG_DTYPES[name])
+                  for name, value in columns.items()})
+
+
+def detection_band_index(config):
+    """The indices of the detection bands within ``config.bands``."""
+    names = config.detection_bands or config.bands
+    return [config.bands.index(name) for name in names]
+
+
+def simulate_scene(config, seed, index):
+    """
+    Simulate one blend scene with its truth.
+
+    The scene is a pure function of its arguments: its random draws come
+    from a generator seeded with ``(seed, index)`` (see `scene_rng`), so
+    any scene of a dataset can be made again alone, by any process.
+
+    Parameters
+    ----------
+    config : `SimulationConfig`
+        The simulation settings.
+    seed : int
+        The dataset seed (non-negative).
+    index : int
+        The scene index (non-negative).
+
+    Returns
+    -------
+    scene : `Scene`
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``config`` is not a `SimulationConfig` or the seed or index is
+        not a non-negative integer.
+
+    Examples
+    --------
+    >>> from galseg.simulate import SimulationConfig, simulate_scene
+    >>> config = SimulationConfig(stamp_size=64, n_sources=(2, 2))
+    >>> scene = simulate_scene(config, seed=1, index=0)
+    >>> scene.image.shape, scene.isolated.shape
+    ((1, 64, 64), (2, 1, 64, 64))
+    """
+    import galsim
+
+    if not isinstance(config, SimulationConfig):
+        msg = f'config must be a SimulationConfig, got {type(config).__name__}'
+        raise TypeError(msg)
+    seed, index = _validate_seed_index(seed, index)
+    rng = scene_rng(seed, index)
+
+    cond = _draw_conditions(config, rng, galsim)
+    n_sources = int(rng.integers(config.n_sources[0], config.n_sources[1] + 1))
+    positions = _place_sources(config, cond, n_sources, rng)
+    sources = _draw_sources(config, cond, n_sources, rng, galsim)
+    isolated = _render(config, cond, sources, positions, galsim)
+    noiseless = noiseless_sum(isolated)
+
+    variance = np.broadcast_to(
+        (cond.noise_sigma.astype(np.float64) ** 2)[:, None, None],
+        noiseless.shape)
+    if config.source_noise:
+        variance = variance + np.clip(noiseless, 0, None)
+    noise = rng.standard_normal(noiseless.shape) * np.sqrt(variance)
+    image = (noiseless + noise).astype(np.float32)
+
+    footprints = make_footprints(isolated, cond.noise_sigma,
+                                 config.footprint_threshold,
+                                 detection_band_index(config))
+    catalog = _catalog_table(config, cond, sources, positions, isolated,
+                             footprints)
+    return Scene(
+        image=image, noiseless=noiseless, isolated=isolated,
+        footprints=footprints, boxes=footprint_boxes(footprints),
+        classes=np.asarray(catalog['class'], dtype=np.int32),
+        noise_sigma=cond.noise_sigma,
+        psf_fwhm=(cond.psf_fwhm / cond.pixel_scale).astype(np.float32),
+        pixel_scale=cond.pixel_scale, catalog=catalog,
+        bands=tuple(config.bands))

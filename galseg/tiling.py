@@ -1,0 +1,420 @@
+"""
+Tiled inference: cut an image into overlapping tiles and merge the
+detections found in them, so that a source is found exactly once.
+
+The network sees square tiles of a fixed size.  Images smaller than a
+tile are padded; larger images are covered by a grid of tiles that
+overlap by at least ``overlap`` pixels.  Every tile owns a *core*: the
+tiles' cores partition the image, the seam between two neighbouring
+cores running through the middle of their overlap, so a core is its tile
+minus (at least) half the overlap on every side that borders another
+tile.
+
+Merge rule
+----------
+A detection is kept from the tile whose core contains the centre of its
+box.  Because two tiles may place the centre of the same source a
+fraction of a pixel apart, on opposite sides of a seam, the rule is
+applied with a tolerance: detections whose box centre lies within
+``margin`` pixels outside their tile's core are candidates as well, and
+candidates from different tiles that are the same source (their
+thresholded masks overlap with an intersection over union of at least
+``iou_threshold`` in the area both tiles see) are reduced to the one
+seen deepest inside its tile, that is with its box centre farthest from
+the tile's edges that border other tiles.  A source whose centre lies in
+a core is at least half the overlap (minus the margin) from the edges of
+its tile, so it is never cut as long as its radius is smaller than
+that: choose the overlap larger than the largest source you expect.
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+
+__all__ = ['Tile', 'Detection', 'make_tiles', 'extract_tile',
+           'tile_detections', 'merge_tile_detections']
+
+
+@dataclasses.dataclass(frozen=True)
+class Tile:
+    """
+    One square tile of an image.
+
+    Attributes
+    ----------
+    index : int
+        The tile's position in the list of tiles.
+    y0, x0 : int
+        The image coordinates of the tile's first pixel.  The tile covers
+        rows ``y0:y0 + size`` and columns ``x0:x0 + size``; where that
+        runs past the image (images smaller than a tile), the tile is
+        padded.
+    size : int
+        The side of the tile in pixels.
+    core : tuple of float
+        ``(ymin, xmin, ymax, xmax)``: the part of the image this tile
+        owns, in pixel-edge coordinates (the cores of all tiles
+        partition the image).  Infinite on sides that are image edges.
+    """
+
+    index: int
+    y0: int
+    x0: int
+    size: int
+    core: tuple
+
+    @property
+    def slices(self):
+        """The ``(y, x)`` slices of the tile in the image."""
+        return (slice(self.y0, self.y0 + self.size),
+                slice(self.x0, self.x0 + self.size))
+
+    def depth(self, y, x):
+        """
+        Distance from a point to the nearest tile edge that borders
+        another tile (`numpy.inf` when no edge does).
+
+        Parameters
+        ----------
+        y, x : float or `~numpy.ndarray`
+            Pixel-edge coordinates in the image.
+
+        Returns
+        -------
+        depth : float or `~numpy.ndarray`
+        """
+        ymin, xmin, ymax, xmax = self.core
+        inner = []
+        if np.isfinite(ymin):
+            inner.append(np.asarray(y) - self.y0)
+        if np.isfinite(ymax):
+            inner.append(self.y0 + self.size - np.asarray(y))
+        if np.isfinite(xmin):
+            inner.append(np.asarray(x) - self.x0)
+        if np.isfinite(xmax):
+            inner.append(self.x0 + self.size - np.asarray(x))
+        if not inner:
+            return np.full(np.shape(y), np.inf)
+        return np.min(np.broadcast_arrays(*inner), axis=0)
+
+    def in_core(self, y, x, margin=0.0):
+        """
+        Whether points lie in the tile's core, grown by ``margin``.
+
+        Parameters
+        ----------
+        y, x : float or `~numpy.ndarray`
+            Pixel-edge coordinates in the image.
+        margin : float, optional
+            Tolerance in pixels on every side.
+
+        Returns
+        -------
+        inside : bool or `~numpy.ndarray` of bool
+        """
+        ymin, xmin, ymax, xmax = self.core
+        return ((y >= ymin - margin) & (y < ymax + margin)
+                & (x >= xmin - margin) & (x < xmax + margin))
+
+
+@dataclasses.dataclass
+class Detection:
+    """
+    One detection in image coordinates, its mask kept as a cutout.
+
+    Attributes
+    ----------
+    box : `~numpy.ndarray`
+        ``(ymin, xmin, ymax, xmax)`` predicted box in pixel-edge image
+        coordinates (float).
+    score : float
+        Detection confidence.
+    class_id : int
+        Predicted class (1 = galaxy, 2 = star).
+    mask : `~numpy.ndarray`
+        float32 mask probabilities in ``bbox``.
+    bbox : tuple of int
+        ``(iymin, ixmin, iymax, ixmax)`` of the cutout in the image
+        (``iymax``, ``ixmax`` exclusive): the bounding box of the pixels
+        where the mask probability reaches the mask threshold.
+    tile : int
+        Index of the tile it was found in.
+    """
+
+    box: np.ndarray
+    score: float
+    class_id: int
+    mask: np.ndarray
+    bbox: tuple
+    tile: int = 0
+
+    @property
+    def centre(self):
+        """``(y, x)`` centre of the predicted box."""
+        ymin, xmin, ymax, xmax = self.box
+        return 0.5 * (ymin + ymax), 0.5 * (xmin + xmax)
+
+
+def _axis_starts(length, size, overlap):
+    """Tile starts along one axis, evenly spread, overlapping >= overlap."""
+    if length <= size:
+        return np.array([0])
+    step = size - overlap
+    n_tiles = math.ceil((length - size) / step) + 1
+    return np.round(np.linspace(0, length - size, n_tiles)).astype(int)
+
+
+def _axis_cores(starts, size):
+    """Core limits along one axis: seams in the middle of each overlap."""
+    seams = [0.5 * (start + prev + size)
+             for prev, start in zip(starts[:-1], starts[1:])]
+    lower = [-np.inf] + seams
+    upper = seams + [np.inf]
+    return list(zip(lower, upper))
+
+
+def make_tiles(shape, tile_size, overlap):
+    """
+    Cover an image with square tiles.
+
+    Along each axis the tiles are spread evenly from the first to the
+    last pixel so that neighbours overlap by at least ``overlap``
+    pixels; an axis shorter than ``tile_size`` gets one (padded) tile.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(ny, nx)`` of the image.
+    tile_size : int
+        Side of a tile in pixels.
+    overlap : int
+        Minimum overlap between neighbouring tiles, in pixels, smaller
+        than ``tile_size``.
+
+    Returns
+    -------
+    tiles : list of `Tile`
+        In raster order (rows of tiles from the bottom).
+
+    Raises
+    ------
+    ValueError
+        If ``overlap`` is negative or not smaller than ``tile_size``.
+
+    Examples
+    --------
+    >>> from galseg.tiling import make_tiles
+    >>> tiles = make_tiles((100, 50), tile_size=64, overlap=16)
+    >>> [(tile.y0, tile.x0) for tile in tiles]
+    [(0, 0), (36, 0)]
+    >>> tiles[0].core
+    (-inf, -inf, 50.0, inf)
+    """
+    tile_size = int(tile_size)
+    overlap = int(overlap)
+    if tile_size < 1:
+        msg = f'tile_size must be a positive integer, got {tile_size}'
+        raise ValueError(msg)
+    if not 0 <= overlap < tile_size:
+        msg = (f'overlap must be >= 0 and smaller than tile_size '
+               f'({tile_size}), got {overlap}')
+        raise ValueError(msg)
+    ny, nx = shape
+    y_starts = _axis_starts(ny, tile_size, overlap)
+    x_starts = _axis_starts(nx, tile_size, overlap)
+    y_cores = _axis_cores(y_starts, tile_size)
+    x_cores = _axis_cores(x_starts, tile_size)
+    tiles = []
+    for y0, (ymin, ymax) in zip(y_starts, y_cores):
+        for x0, (xmin, xmax) in zip(x_starts, x_cores):
+            tiles.append(Tile(index=len(tiles), y0=int(y0), x0=int(x0),
+                              size=tile_size,
+                              core=(float(ymin), float(xmin), float(ymax),
+                                    float(xmax))))
+    return tiles
+
+
+def extract_tile(image, tile):
+    """
+    Cut a tile out of a channels-last image, padding with zeros.
+
+    Parameters
+    ----------
+    image : `~numpy.ndarray`
+        Normalised image of shape ``(ny, nx, n_bands)``; zero means
+        background (see `galseg.normalize_image`), so padding with zeros
+        adds empty sky.
+    tile : `Tile`
+
+    Returns
+    -------
+    cutout : `~numpy.ndarray`
+        float32 array of shape ``(tile.size, tile.size, n_bands)``.
+    """
+    cutout = image[tile.slices]
+    if cutout.shape[:2] == (tile.size, tile.size):
+        return np.asarray(cutout, dtype=np.float32)
+    padded = np.zeros((tile.size, tile.size, image.shape[2]),
+                      dtype=np.float32)
+    padded[:cutout.shape[0], :cutout.shape[1]] = cutout
+    return padded
+
+
+def tile_detections(output, tile, image_shape, score_threshold,
+                    mask_threshold):
+    """
+    Turn the network's output for one tile into `Detection` objects.
+
+    Masks are cropped to the image (padding is dropped) and to the
+    bounding box of the pixels whose probability reaches
+    ``mask_threshold``, so that only small cutouts are kept.
+
+    Parameters
+    ----------
+    output : dict
+        One element of ``MaskRCNN.detect()``: ``boxes`` (n, 4),
+        ``classes`` (n,), ``scores`` (n,), ``masks`` (n, S, S) in tile
+        coordinates.
+    tile : `Tile`
+    image_shape : tuple of int
+        ``(ny, nx)`` of the image.
+    score_threshold, mask_threshold : float
+        Detections below ``score_threshold`` are dropped, as are those
+        whose mask never reaches ``mask_threshold`` inside the image.
+
+    Returns
+    -------
+    detections : list of `Detection`
+    """
+    ny, nx = image_shape
+    h = min(tile.size, ny - tile.y0)
+    w = min(tile.size, nx - tile.x0)
+    offset = np.array([tile.y0, tile.x0, tile.y0, tile.x0], dtype=float)
+    detections = []
+    scores = np.asarray(output['scores'], dtype=float).reshape(-1)
+    for i in np.flatnonzero(scores >= score_threshold):
+        mask = np.asarray(output['masks'][i])[:h, :w]
+        above = mask >= mask_threshold
+        rows = np.flatnonzero(above.any(axis=1))
+        if rows.size == 0:
+            continue
+        cols = np.flatnonzero(above.any(axis=0))
+        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        detections.append(Detection(
+            box=np.asarray(output['boxes'][i], dtype=float) + offset,
+            score=float(scores[i]),
+            class_id=int(output['classes'][i]),
+            mask=np.array(mask[r0:r1, c0:c1], dtype=np.float32),
+            bbox=(tile.y0 + int(r0), tile.x0 + int(c0),
+                  tile.y0 + int(r1), tile.x0 + int(c1)),
+            tile=tile.index))
+    return detections
+
+
+def _shared_mask_iou(a, b, region, mask_threshold):
+    """IoU of two thresholded masks, counted inside ``region`` only."""
+    ry0, rx0, ry1, rx1 = region
+
+    def clipped(det):
+        y0, x0, y1, x1 = det.bbox
+        cy0, cx0 = max(y0, ry0), max(x0, rx0)
+        cy1, cx1 = min(y1, ry1), min(x1, rx1)
+        if cy0 >= cy1 or cx0 >= cx1:
+            return None, (cy0, cx0, cy0, cx0)
+        above = det.mask[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
+        return above >= mask_threshold, (cy0, cx0, cy1, cx1)
+
+    ma, ba = clipped(a)
+    mb, bb = clipped(b)
+    if ma is None or mb is None:
+        return 0.0
+    area_a, area_b = int(ma.sum()), int(mb.sum())
+    y0, x0 = max(ba[0], bb[0]), max(ba[1], bb[1])
+    y1, x1 = min(ba[2], bb[2]), min(ba[3], bb[3])
+    inter = 0
+    if y0 < y1 and x0 < x1:
+        inter = int(np.sum(
+            ma[y0 - ba[0]:y1 - ba[0], x0 - ba[1]:x1 - ba[1]]
+            & mb[y0 - bb[0]:y1 - bb[0], x0 - bb[1]:x1 - bb[1]]))
+    union = area_a + area_b - inter
+    return inter / union if union > 0 else 0.0
+
+
+def merge_tile_detections(detections, tiles, image_shape, mask_threshold,
+                          margin=2.0, iou_threshold=0.5):
+    """
+    Merge the detections of overlapping tiles (see the module notes).
+
+    Parameters
+    ----------
+    detections : list of `Detection`
+        All detections of all tiles, in image coordinates.
+    tiles : list of `Tile`
+        The tiles, as returned by `make_tiles`.
+    image_shape : tuple of int
+        ``(ny, nx)`` of the image.
+    mask_threshold : float
+        Threshold that turns mask probabilities into masks.
+    margin : float, optional
+        Tolerance in pixels around a tile's core.
+    iou_threshold : float, optional
+        Candidates from different tiles whose masks overlap at least
+        this much (intersection over union, in the area both tiles see)
+        are the same source.
+
+    Returns
+    -------
+    kept : list of `Detection`
+        One detection per source, sorted by decreasing score.
+    """
+    if len(tiles) == 1:
+        return sorted(detections, key=lambda det: -det.score)
+    ny, nx = image_shape
+    candidates = []
+    for det in detections:
+        tile = tiles[det.tile]
+        y, x = det.centre
+        if tile.in_core(y, x, margin):
+            candidates.append((float(tile.depth(y, x)), det))
+    # Deepest first: that copy of a source is the one least likely cut.
+    candidates.sort(key=lambda item: (-item[0], -item[1].score))
+    neighbours = _tile_neighbours(tiles)
+    kept_by_tile = {}
+    for _, det in candidates:
+        if not any(_same_source(det, other, tiles, image_shape,
+                                mask_threshold, iou_threshold)
+                   for index in neighbours[det.tile]
+                   for other in kept_by_tile.get(index, ())):
+            kept_by_tile.setdefault(det.tile, []).append(det)
+    kept = [det for dets in kept_by_tile.values() for det in dets]
+    return sorted(kept, key=lambda det: -det.score)
+
+
+def _tile_neighbours(tiles):
+    """For each tile, the indices of the other tiles that overlap it."""
+    y0 = np.array([tile.y0 for tile in tiles])
+    x0 = np.array([tile.x0 for tile in tiles])
+    size = tiles[0].size
+    neighbours = []
+    for tile in tiles:
+        near = (np.abs(y0 - tile.y0) < size) & (np.abs(x0 - tile.x0) < size)
+        near[tile.index] = False
+        neighbours.append(np.flatnonzero(near).tolist())
+    return neighbours
+
+
+def _same_source(det, other, tiles, image_shape, mask_threshold,
+                 iou_threshold):
+    """Whether two detections from overlapping tiles are one source."""
+    ay0, ax0, ay1, ax1 = det.bbox
+    by0, bx0, by1, bx1 = other.bbox
+    if ay0 >= by1 or by0 >= ay1 or ax0 >= bx1 or bx0 >= ax1:
+        return False
+    tile, other_tile = tiles[det.tile], tiles[other.tile]
+    ny, nx = image_shape
+    region = (max(tile.y0, other_tile.y0), max(tile.x0, other_tile.x0),
+              min(tile.y0 + tile.size, other_tile.y0 + other_tile.size, ny),
+              min(tile.x0 + tile.size, other_tile.x0 + other_tile.size, nx))
+    return (_shared_mask_iou(det, other, region, mask_threshold)
+            >= iou_threshold)
