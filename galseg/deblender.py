@@ -557,8 +557,8 @@ def _validate_mask(mask, shape):
                + (f' or of one band {shape[-2:]}' if len(shape) == 3 else '')
                + f', got {mask.shape}')
         raise ValueError(msg)
-    full = (len(shape) == 2 and 1 or shape[0],) + shape[-2:]
-    return np.broadcast_to(mask, full)
+    n_bands = shape[0] if len(shape) == 3 else 1
+    return np.broadcast_to(mask, (n_bands,) + shape[-2:])
 
 
 def _to_unit(name, value, unit):
@@ -650,10 +650,23 @@ def _build_result(detections, image, background, mask_threshold):
 
     detection_image = np.where(bad, np.nan, subtracted.sum(axis=0))
     return DeblendResult(
-        segmentation_image=segm, catalog=catalog, detections=detections,
+        segmentation_image=segm, catalog=catalog,
+        scores=np.array([det.score for det in detections], dtype=np.float32),
+        classes=np.array([det.class_id for det in detections],
+                         dtype=np.int32),
+        boxes=np.array([det.box for det in detections], dtype=np.float32),
+        bboxes=[_bounding_box(det) for det in detections],
+        mask_cutouts=[det.mask for det in detections],
         deblended_images=deblended_images, mask_threshold=mask_threshold,
         detection_image=detection_image.astype(np.float32),
         unit=image.unit, wcs=image.wcs)
+
+
+def _bounding_box(det):
+    from photutils.aperture import BoundingBox
+
+    y0, x0, y1, x1 = det.bbox
+    return BoundingBox(ixmin=x0, ixmax=x1, iymin=y0, iymax=y1)
 
 
 def _resolve_overlaps(detections, bad, mask_threshold):
@@ -774,7 +787,8 @@ def _catalog(segm, subtracted, bad, image):
             error = error * image.unit
     catalog = SourceCatalog(detection, segm, error=error, mask=bad,
                             wcs=image.wcs)
-    table = QTable(catalog.to_table(), meta=catalog.to_table().meta)
+    table = catalog.to_table()
+    table = QTable(table, meta=table.meta)
     if image.wcs is None:
         table.remove_column('sky_centroid')
     if image.error is None:

@@ -60,7 +60,8 @@ class MaskRCNNConfig:
     rpn_nms_threshold : float
         IoU threshold of the non-maximum suppression of proposals.
     pre_nms_proposals_train, post_nms_proposals_train : int
-        Proposals kept per image before and after NMS in training.
+        Proposals kept per image before and after NMS in training (at
+        most the number of anchors before NMS).
     pre_nms_proposals_test, post_nms_proposals_test : int
         The same at inference.
     rois_per_image : int
@@ -194,14 +195,6 @@ class MaskRCNNConfig:
         if self.rpn_negative_iou > self.rpn_positive_iou:
             msg = ('rpn_negative_iou must not exceed rpn_positive_iou, got '
                    f'{self.rpn_negative_iou} > {self.rpn_positive_iou}')
-            raise ValueError(msg)
-        if self.pre_nms_proposals_train > self.n_anchors:
-            msg = (f'pre_nms_proposals_train ({self.pre_nms_proposals_train})'
-                   f' exceeds the number of anchors ({self.n_anchors})')
-            raise ValueError(msg)
-        if self.pre_nms_proposals_test > self.n_anchors:
-            msg = (f'pre_nms_proposals_test ({self.pre_nms_proposals_test}) '
-                   f'exceeds the number of anchors ({self.n_anchors})')
             raise ValueError(msg)
         if self.rpn_anchors_per_image > self.n_anchors:
             msg = (f'rpn_anchors_per_image ({self.rpn_anchors_per_image}) '

@@ -124,6 +124,7 @@ class MaskRCNN(keras.Model):
         else:
             pre_nms = config.pre_nms_proposals_test
             post_nms = config.post_nms_proposals_test
+        pre_nms = min(pre_nms, config.n_anchors)
         rpn_logits = tf.stop_gradient(rpn_logits)
         rpn_deltas = tf.stop_gradient(rpn_deltas)
         top = tf.math.top_k(rpn_logits, k=pre_nms)

@@ -157,7 +157,8 @@ class SimulationConfig:
         The PSF profiles to choose from, uniformly: ``'moffat'`` and/or
         ``'kolmogorov'``.
     moffat_beta : (float, float), optional
-        The range of the Moffat ``beta`` parameter.
+        The range of the Moffat ``beta`` parameter (drawn on a grid of
+        step 0.05, which lets GalSim reuse its Moffat tables).
     psf_fwhm : (float, float), optional
         A range of PSF FWHM (in ``psf_fwhm_unit``) for the first band
         that overrides the survey's; the other bands keep the survey's

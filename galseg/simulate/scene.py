@@ -163,7 +163,10 @@ def _draw_conditions(config, rng, galsim):
             first *= scale
         fwhm = fwhm / fwhm[0] * first
     profile = config.psf_profiles[rng.integers(len(config.psf_profiles))]
-    beta = rng.uniform(*config.moffat_beta)
+    # beta on a 0.05 grid, so that GalSim reuses its cached Moffat
+    # Hankel-transform tables instead of building one per scene
+    low, high = config.moffat_beta
+    beta = min(max(round(rng.uniform(low, high) / 0.05) * 0.05, low), high)
     gsparams = galsim.GSParams(**_GSPARAMS)
     psfs = []
     for value in fwhm:

@@ -47,10 +47,11 @@ def make_blob_scene(rng, size=64, n_blobs=2, noise=1.0,
     return image, isolated, footprints
 
 
-def make_blob_batch(n_images, size=64, seed=0, max_instances=4, n_blobs=2):
+def make_blob_batch(n_images, size=64, seed=0, max_instances=4,
+                    n_blobs=(2, 2)):
     """
     A training batch (as `galseg.engine.MaskRCNN` takes it) of blob
-    scenes.
+    scenes with ``n_blobs[0]`` to ``n_blobs[1]`` blobs each.
     """
     rng = np.random.default_rng(seed)
     batch = {'images': np.zeros((n_images, size, size, 1), np.float32),
@@ -59,7 +60,8 @@ def make_blob_batch(n_images, size=64, seed=0, max_instances=4, n_blobs=2):
              'gt_masks': np.zeros((n_images, max_instances, size, size),
                                   np.uint8)}
     for index in range(n_images):
-        image, _, footprints = make_blob_scene(rng, size, n_blobs)
+        image, _, footprints = make_blob_scene(
+            rng, size, int(rng.integers(n_blobs[0], n_blobs[1] + 1)))
         n = len(footprints)
         batch['images'][index] = normalize_image(image, background=0.0,
                                                  noise=1.0)

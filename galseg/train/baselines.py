@@ -32,12 +32,13 @@ def _validate_image(image):
 
 def _validate_noise(noise, image):
     noise = np.asarray(noise, dtype=float)
+    shape = noise.shape
     if noise.ndim == 1:
         noise = noise[:, np.newaxis, np.newaxis]
     try:
         noise = np.broadcast_to(noise, image.shape)
     except ValueError:
-        msg = (f'noise of shape {np.shape(noise)} does not broadcast to the '
+        msg = (f'noise of shape {shape} does not broadcast to the '
                f'image shape {image.shape}; give a scalar, one value per '
                'band or a noise image')
         raise ValueError(msg) from None
@@ -150,8 +151,10 @@ def photutils_deblend(image, noise, *, psf_fwhm=None, n_sigma=1.5,
         without many noise peaks since smoothing lowers the noise.
     n_pixels : int, optional
         The minimum number of connected pixels of a source, for the
-        detection and for each deblended component (the photutils
-        examples use 5 to 10; SExtractor's default is 5).
+        detection and for each deblended component.  The photutils
+        examples use 10; 5, the default ``minarea`` of SExtractor and
+        SEP, keeps the two baselines comparable and suits the small
+        faint sources of blend stamps.
     n_levels, contrast, mode
         Passed to `~photutils.segmentation.deblend_sources` (its
         defaults).

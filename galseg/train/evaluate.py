@@ -197,7 +197,7 @@ def sep_predictor(**kwargs):
     return predict
 
 
-def galseg_predictor(deblender):
+def galseg_predictor(deblender, background=0.0):
     """
     Make a predictor that runs a galseg deblender.
 
@@ -205,9 +205,14 @@ def galseg_predictor(deblender):
     ----------
     deblender : `~galseg.MaskRCNNDeblender`, str or path-like
         The deblender, or a model name or directory to build one from.
-        Its ``deblend(image, error=...)`` is called with the scene's
-        noise as the error, and its `~galseg.DeblendResult` gives the
-        instance masks, scores and ``deblended_flux``.
+        Its ``deblend(image, error=..., background=...)`` is called
+        with the scene's noise as the error, and its
+        `~galseg.DeblendResult` gives the instance masks, scores and
+        ``deblended_flux``.
+    background : float or `None`, optional
+        The background passed to the deblender.  Simulated scenes are
+        sky-subtracted, so the known value 0 is given by default, as the
+        baselines assume; `None` lets the deblender estimate it.
 
     Returns
     -------
@@ -220,7 +225,8 @@ def galseg_predictor(deblender):
 
         deblender = MaskRCNNDeblender(model=deblender)
     if not callable(getattr(deblender, 'deblend', None)):
-        msg = ('deblender must have a deblend(image, error=...) method, '
+        msg = ('deblender must have a deblend(image, error=..., '
+               'background=...) method, '
                f'e.g. a MaskRCNNDeblender; got {type(deblender).__name__}')
         raise TypeError(msg)
 
@@ -232,7 +238,8 @@ def galseg_predictor(deblender):
         error = np.broadcast_to(noise.reshape(-1, 1, 1), image.shape).copy()
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', NoDetectionsWarning)
-            result = deblender.deblend(image, error=error)
+            result = deblender.deblend(image, error=error,
+                                       background=background)
         if result is None or len(result.scores) == 0:
             return (np.zeros((0, *image.shape[-2:]), dtype=bool),
                     np.zeros(0), np.zeros((0, len(image))))
@@ -385,7 +392,7 @@ def evaluate(dataset, methods, plots_dir=None, max_scenes=None,
 
     Parameters
     ----------
-    dataset : `~galseg.simulate.SimulatedDataset` or iterable of `~galseg.simulate.Scene`
+    dataset : `~galseg.simulate.SimulatedDataset` or iterable
         The scenes; each needs ``image``, ``noise_sigma``,
         ``psf_fwhm``, ``footprints`` and ``catalog`` (see
         `scene_truth`).
@@ -407,8 +414,9 @@ def evaluate(dataset, methods, plots_dir=None, max_scenes=None,
     separation_bins : sequence of float, optional
         The bin edges of the separations, in units of the PSF FWHM.
     n_gallery : int, optional
-        The number of gallery scenes: the first scenes with at least two
-        true sources, then the first others.
+        The number of example scenes kept in the result (and drawn in
+        ``gallery.png``): the first scenes with at least two true
+        sources, then the first others.
     overwrite : bool, optional
         Whether existing plots may be replaced.
 
@@ -434,6 +442,10 @@ def evaluate(dataset, methods, plots_dir=None, max_scenes=None,
     """
     methods = _validate_methods(methods)
     max_scenes = _validate_max_scenes(max_scenes)
+    if (isinstance(n_gallery, bool)
+            or not isinstance(n_gallery, (int, np.integer)) or n_gallery < 0):
+        msg = f'n_gallery must be a non-negative integer; got {n_gallery!r}'
+        raise ValueError(msg)
     bins = _validate_bins(separation_bins)
     if plots_dir is not None:
         plots_dir = Path(plots_dir)
@@ -455,9 +467,9 @@ def evaluate(dataset, methods, plots_dir=None, max_scenes=None,
     blended_examples, other_examples = [], []
     for index, scene in enumerate(scenes):
         truth = scene_truth(scene)
-        want_example = plots_dir is not None and (
-            len(blended_examples) < n_gallery
-            or len(other_examples) < n_gallery)
+        gallery = (blended_examples if len(truth['masks']) >= 2
+                   else other_examples)
+        want_example = len(gallery) < n_gallery
         predicted = {}
         for name, predict in methods.items():
             start = time.perf_counter()
@@ -478,10 +490,7 @@ def evaluate(dataset, methods, plots_dir=None, max_scenes=None,
         if want_example:
             example = {'index': index, 'image': np.asarray(scene.image),
                        'truth': truth['masks'], 'predictions': predicted}
-            target = (blended_examples if len(truth['masks']) >= 2
-                      else other_examples)
-            if len(target) < n_gallery:
-                target.append(example)
+            gallery.append(example)
 
     summaries = {name: acc.summary() for name, acc in accumulators.items()}
     examples = sorted((blended_examples + other_examples)[:n_gallery],

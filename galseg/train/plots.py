@@ -87,7 +87,9 @@ def label_image(masks):
     -------
     labels : `~numpy.ndarray` of int
         Of shape ``(ny, nx)``: 0 for the background, ``i + 1`` where mask
-        ``i`` is set; where masks overlap, the first one wins.
+        ``i`` is set.  Where masks overlap the smallest one is shown (the
+        later one for equal areas), so that small sources on top of
+        large ones stay visible.
 
     Examples
     --------
@@ -97,11 +99,12 @@ def label_image(masks):
     >>> masks[0, 0, :2] = True
     >>> masks[1, 0, 1:] = True
     >>> label_image(masks)
-    array([[1, 1, 2]])
+    array([[1, 2, 2]])
     """
     masks = np.asarray(masks, dtype=bool)
     labels = np.zeros(masks.shape[1:], dtype=int)
-    for i in range(len(masks) - 1, -1, -1):
+    areas = masks.sum(axis=(1, 2))
+    for i in np.argsort(-areas, kind='stable'):
         labels[masks[i]] = i + 1
     return labels
 

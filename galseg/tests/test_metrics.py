@@ -1,0 +1,333 @@
+"""Tests of galseg.train.metrics against hand-computed cases."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_equal
+
+from galseg.train.metrics import (COCO_IOU_THRESHOLDS, EvaluationAccumulator,
+                                  average_precision, close_pairs,
+                                  evaluate_instances, mask_iou,
+                                  match_instances)
+
+SHAPE = (32, 32)
+
+
+def box(y0, x0, height, width, shape=SHAPE):
+    mask = np.zeros(shape, dtype=bool)
+    mask[y0:y0 + height, x0:x0 + width] = True
+    return mask
+
+
+def stack(*masks, shape=SHAPE):
+    if not masks:
+        return np.zeros((0, *shape), dtype=bool)
+    return np.stack(masks)
+
+
+# Three separate 5x5 true sources used by several tests.
+TRUE_A, TRUE_B, TRUE_C = box(2, 2, 5, 5), box(2, 20, 5, 5), box(20, 2, 5, 5)
+
+
+def test_mask_iou_hand_computed():
+    truth = stack(box(0, 0, 4, 4), box(0, 4, 4, 4))  # 16 px each, adjacent
+    pred = stack(box(0, 0, 4, 2),  # half of the first
+                 box(0, 2, 4, 4),  # straddles both
+                 box(10, 10, 2, 2))  # overlaps nothing
+    expected = [[8 / 16, 0.0],
+                [8 / 24, 8 / 24],
+                [0.0, 0.0]]
+    assert_allclose(mask_iou(pred, truth), expected)
+
+
+def test_mask_iou_empty_inputs():
+    truth = stack(TRUE_A)
+    assert mask_iou(stack(), truth).shape == (0, 1)
+    assert mask_iou(truth, stack()).shape == (1, 0)
+    # An empty mask has zero IoU, even with another empty mask.
+    empty = np.zeros((1, *SHAPE), dtype=bool)
+    assert_equal(mask_iou(empty, empty), [[0.0]])
+
+
+def test_mask_iou_validation():
+    truth = stack(TRUE_A)
+    with pytest.raises(TypeError, match='pred_masks must be a boolean array'):
+        mask_iou(truth.astype(int), truth)
+    with pytest.raises(ValueError, match=r'true_masks have image shape '
+                       r'\(8, 8\) but \(32, 32\) was expected'):
+        mask_iou(truth, np.zeros((1, 8, 8), dtype=bool))
+    with pytest.raises(ValueError, match='pred_masks must be a 3D array'):
+        mask_iou(TRUE_A, truth)
+
+
+def test_match_instances_greedy_by_score():
+    iou = np.array([[0.6, 0.9],
+                    [0.0, 0.8]])
+    # The higher-scored second prediction takes the second source; the
+    # first prediction then falls back to the first source.
+    pred_to_true, true_to_pred = match_instances(iou, [0.5, 0.9])
+    assert_equal(pred_to_true, [0, 1])
+    assert_equal(true_to_pred, [0, 1])
+    # With the scores reversed the first prediction takes its best
+    # source, and the second has nothing left above threshold.
+    pred_to_true, true_to_pred = match_instances(iou, [0.9, 0.5])
+    assert_equal(pred_to_true, [1, -1])
+    assert_equal(true_to_pred, [-1, 0])
+
+
+def test_perfect_prediction():
+    truth = stack(TRUE_A, TRUE_B, TRUE_C)
+    result = evaluate_instances(truth, [0.9, 0.8, 0.7], truth)
+    for key in ('AP', 'AP50', 'AP75', 'precision', 'recall', 'F1'):
+        assert result[key] == 1.0, key
+    assert_equal(result['AP_per_threshold'], np.ones(10))
+    assert result['n_true_positive'] == 3
+
+
+def test_prediction_overlapping_two_sources_matches_one():
+    # Two overlapping true sources (cols 0-9 and 2-11); one prediction
+    # covering both has IoU 100/120 with each, but may match only one.
+    true_1, true_2 = box(0, 0, 10, 10), box(0, 2, 10, 10)
+    truth = stack(true_1, true_2)
+    merged = stack(box(0, 0, 10, 12))
+    assert_allclose(mask_iou(merged, truth), [[100 / 120, 100 / 120]])
+    result = evaluate_instances(merged, [1.0], truth,
+                                true_positions=[[4.5, 4.5], [6.5, 4.5]],
+                                psf_fwhm=2.0)
+    assert result['n_true_positive'] == 1
+    assert result['precision'] == 1.0
+    assert result['recall'] == 0.5
+    # The pair (2 px = 1 FWHM apart) is not recovered.
+    assert result['blend_recovery'] == 0.0
+    assert_equal(result['n_pairs'], [0, 0, 1, 0, 0, 0])
+    # AP50: recall 0.5 at precision 1, nothing beyond -> 51 of 101
+    # points; the IoU of 0.83 is a match at 7 of the 10 thresholds.
+    assert_allclose(result['AP50'], 51 / 101)
+    assert_allclose(result['AP'], 0.7 * 51 / 101)
+
+    # A second, better-scored prediction of the second source takes it,
+    # and the merged prediction then matches the first one.
+    pred = stack(box(0, 0, 10, 12), true_2)
+    result = evaluate_instances(pred, [0.5, 0.9], truth,
+                                true_positions=[[4.5, 4.5], [6.5, 4.5]],
+                                psf_fwhm=2.0)
+    assert result['recall'] == 1.0
+    assert result['blend_recovery'] == 1.0
+
+
+def test_images_without_predictions_count():
+    accumulator = EvaluationAccumulator()
+    accumulator.add(stack(TRUE_A), [0.9], stack(TRUE_A))
+    accumulator.add(stack(), [], stack(TRUE_B))  # nothing predicted
+    result = accumulator.summary()
+    assert result['n_images'] == 2
+    assert result['n_true'] == 2
+    assert result['recall'] == 0.5
+    assert result['precision'] == 1.0
+    assert_allclose(result['F1'], 2 / 3)
+    assert_allclose([result['AP'], result['AP50'], result['AP75']],
+                    [51 / 101] * 3)
+
+
+def test_no_predictions_at_all():
+    result = evaluate_instances(stack(), [], stack(TRUE_A, TRUE_B))
+    assert result['AP'] == 0.0
+    assert result['recall'] == 0.0
+    assert np.isnan(result['precision'])
+    assert result['F1'] == 0.0
+
+
+def test_image_without_truth_gives_false_positives():
+    accumulator = EvaluationAccumulator()
+    accumulator.add(stack(TRUE_A), [0.9], stack(TRUE_A))
+    accumulator.add(stack(TRUE_B), [0.95], stack())  # spurious detection
+    result = accumulator.summary()
+    assert result['precision'] == 0.5
+    assert result['recall'] == 1.0
+    # Ranked FP (0.95) then TP (0.9): precision 0.5 at recall 1.
+    assert_allclose(result['AP'], 0.5)
+
+
+def test_hand_computed_101_point_ap():
+    # 3 true sources; ranked predictions TP, FP, TP, FP.
+    truth = stack(TRUE_A, TRUE_B, TRUE_C)
+    spurious_1, spurious_2 = box(12, 12, 3, 3), box(26, 26, 3, 3)
+    pred = stack(TRUE_A, spurious_1, TRUE_B, spurious_2)
+    result = evaluate_instances(pred, [0.9, 0.8, 0.7, 0.6], truth)
+    # recall 1/3, 1/3, 2/3, 2/3; precision 1, 1/2, 2/3, 1/2; envelope
+    # 1, 2/3, 2/3, 1/2.  Recall points 0.00-0.33 (34) get 1, 0.34-0.66
+    # (33) get 2/3, 0.67-1.00 (34) are never reached.
+    expected = (34 * 1 + 33 * 2 / 3) / 101
+    assert_allclose(result['AP'], expected)
+    assert_allclose(result['AP50'], expected)
+    assert_allclose(result['AP75'], expected)
+    assert_allclose(average_precision([0.9, 0.8, 0.7, 0.6],
+                                      [True, False, True, False], 3),
+                    expected)
+    assert result['precision'] == 0.5
+    assert_allclose(result['recall'], 2 / 3)
+
+
+def test_ap_over_iou_thresholds():
+    # One prediction with IoU 31/50 = 0.62: a match at IoU 0.50, 0.55
+    # and 0.60 only, so AP = 3/10.
+    truth = stack(box(0, 0, 5, 10))
+    pred = stack(box(0, 0, 5, 10) & ~box(3, 0, 2, 10) | box(3, 0, 1, 1))
+    assert_allclose(mask_iou(pred, truth), [[0.62]])
+    result = evaluate_instances(pred, [1.0], truth)
+    assert_allclose(result['AP'], 0.3)
+    assert result['AP50'] == 1.0
+    assert result['AP75'] == 0.0
+    assert_equal(result['AP_per_threshold'],
+                 [1, 1, 1, 0, 0, 0, 0, 0, 0, 0])
+
+
+def test_duplicate_predictions_are_false_positives():
+    truth = stack(TRUE_A, TRUE_B)
+    # Duplicate of A ranked between the two true positives.
+    pred = stack(TRUE_A, TRUE_A, TRUE_B)
+    result = evaluate_instances(pred, [0.9, 0.8, 0.7], truth)
+    assert result['n_true_positive'] == 2
+    assert_allclose(result['precision'], 2 / 3)
+    assert result['recall'] == 1.0
+    # recall .5, .5, 1; precision 1, .5, 2/3 -> envelope 1, 2/3, 2/3:
+    # 51 points at 1 and 50 at 2/3.
+    assert_allclose(result['AP'], (51 + 50 * 2 / 3) / 101)
+    # Ranked last, a duplicate costs precision but not AP.
+    result = evaluate_instances(pred, [0.9, 0.5, 0.7], truth)
+    assert result['AP'] == 1.0
+    assert_allclose(result['precision'], 2 / 3)
+
+
+def test_f1():
+    truth = stack(TRUE_A, TRUE_B, TRUE_C)
+    pred = stack(TRUE_A, TRUE_B, box(12, 12, 3, 3), box(26, 26, 3, 3))
+    result = evaluate_instances(pred, [0.9, 0.8, 0.7, 0.6], truth)
+    precision, recall = 0.5, 2 / 3
+    assert_allclose(result['precision'], precision)
+    assert_allclose(result['recall'], recall)
+    assert_allclose(result['F1'],
+                    2 * precision * recall / (precision + recall))
+    assert_allclose(result['F1'], 4 / 7)
+
+
+def test_average_precision_edge_cases():
+    assert np.isnan(average_precision([], [], 0))
+    assert average_precision([], [], 3) == 0.0
+    with pytest.raises(ValueError, match=r'n_true \(1\) is smaller than '
+                       r'the number of true positives \(2\)'):
+        average_precision([0.9, 0.8], [True, True], 1)
+
+
+def test_close_pairs():
+    first, second, separation = close_pairs(
+        [[0, 0], [3, 4], [0, 8], [100, 100]], max_separation=9)
+    assert_equal(first, [0, 0, 1])
+    assert_equal(second, [1, 2, 2])
+    assert_allclose(separation, [5, 8, 5])
+
+
+def test_pair_recovery_and_ap_against_separation():
+    fwhm = 4.0
+    accumulator = EvaluationAccumulator(
+        separation_bins=(0, 0.5, 1, 1.5, 2, 3, 5))
+    # Image 1: a pair 4 px = 1 FWHM apart (A, B) and an isolated source
+    # C.  A and C are found; B is missed, and a spurious detection
+    # overlapping B slightly is ranked first.
+    truth = stack(box(8, 8, 5, 4), box(8, 12, 5, 4), box(25, 25, 4, 4))
+    positions = [[9.5, 10], [13.5, 10], [26.5, 26.5]]
+    pred = stack(box(8, 8, 5, 4), box(12, 14, 4, 4), box(25, 25, 4, 4))
+    accumulator.add(pred, [0.9, 0.95, 0.8], truth, true_positions=positions,
+                    psf_fwhm=fwhm)
+    # Image 2: a pair 3 px = 0.75 FWHM apart, both found.
+    truth = stack(box(8, 8, 5, 3), box(8, 11, 5, 3))
+    positions = [[9, 10], [12, 10]]
+    accumulator.add(truth, [0.85, 0.75], truth, true_positions=positions,
+                    psf_fwhm=fwhm)
+    result = accumulator.summary()
+    assert_equal(result['n_pairs'], [0, 1, 1, 0, 0, 0])
+    assert_equal(result['n_pairs_recovered'], [0, 1, 0, 0, 0, 0])
+    assert_equal(result['pair_recovery'],
+                 [np.nan, 1.0, 0.0, np.nan, np.nan, np.nan])
+    assert result['blend_recovery'] == 0.5
+    # C has no neighbour within 5 FWHM: it is in no bin.
+    assert_equal(result['n_true_per_bin'], [0, 2, 2, 0, 0, 0])
+    # Bin [1, 1.5): the spurious detection (overlapping B) then A's
+    # match: precision 0, 1/2 at recall 0, 1/2 -> 51 points at 1/2.
+    assert_allclose(result['ap_vs_separation'],
+                    [np.nan, 1.0, 0.5 * 51 / 101, np.nan, np.nan, np.nan])
+
+
+def test_unmatched_prediction_goes_to_nearest_source_bin():
+    # A spurious detection overlapping nothing, nearest to the pair
+    # member B: a false positive in the pair's bin.
+    truth = stack(box(8, 8, 5, 4), box(8, 12, 5, 4))
+    pred = stack(box(8, 8, 5, 4), box(8, 20, 3, 3))
+    result = evaluate_instances(pred, [0.9, 0.95], truth,
+                                true_positions=[[9.5, 10], [13.5, 10]],
+                                psf_fwhm=4.0)
+    assert_allclose(result['ap_vs_separation'][2], 0.5 * 51 / 101)
+
+
+def test_separation_statistics_need_psf_fwhm():
+    truth = stack(box(8, 8, 5, 4), box(8, 12, 5, 4))
+    result = evaluate_instances(truth, [0.9, 0.8], truth)
+    assert_equal(result['n_pairs'], np.zeros(6))
+    assert np.isnan(result['blend_recovery'])
+    assert np.all(np.isnan(result['ap_vs_separation']))
+    assert result['AP'] == 1.0
+
+
+def test_positions_default_to_mask_centroids():
+    truth = stack(box(8, 8, 5, 4), box(8, 12, 5, 4))  # centroids 4 px apart
+    result = evaluate_instances(truth, [0.9, 0.8], truth, psf_fwhm=4.0)
+    assert_equal(result['n_pairs'], [0, 0, 1, 0, 0, 0])
+
+
+def test_median_flux_error():
+    truth = stack(TRUE_A, TRUE_B, TRUE_C)
+    pred = stack(TRUE_A, TRUE_B, TRUE_C, box(26, 26, 3, 3))
+    true_fluxes = [[100.0], [200.0], [50.0]]
+    # Relative errors 0.1, 0.3, 0.2; the unmatched prediction is ignored.
+    pred_fluxes = [[110.0], [140.0], [60.0], [1e6]]
+    result = evaluate_instances(pred, [0.9, 0.8, 0.7, 0.6], truth,
+                                pred_fluxes=pred_fluxes,
+                                true_fluxes=true_fluxes)
+    assert_allclose(result['median_flux_error'], 0.2)
+    assert result['n_flux'] == 3
+
+    # One flux per prediction against per-band truth: band totals.
+    result = evaluate_instances(pred[:1], [1.0], truth[:1],
+                                pred_fluxes=[150.0],
+                                true_fluxes=[[40.0, 60.0]])
+    assert_allclose(result['median_flux_error'], 0.5)
+    with pytest.raises(ValueError, match='the predicted fluxes have 3 bands '
+                       'but the true fluxes have 2'):
+        evaluate_instances(pred[:1], [1.0], truth[:1],
+                           pred_fluxes=[[1.0, 2.0, 3.0]],
+                           true_fluxes=[[40.0, 60.0]])
+
+
+def test_accumulator_validation():
+    with pytest.raises(ValueError, match='iou_thresholds must include 0.5'):
+        EvaluationAccumulator(iou_thresholds=[0.75])
+    with pytest.raises(ValueError, match='separation_bins must be at least '
+                       'two finite'):
+        EvaluationAccumulator(separation_bins=[1.0, 0.5])
+    accumulator = EvaluationAccumulator()
+    truth = stack(TRUE_A)
+    with pytest.raises(ValueError, match=r'pred_scores must have shape '
+                       r'\(1,\); got \(2,\)'):
+        accumulator.add(truth, [0.5, 0.4], truth)
+    with pytest.raises(ValueError, match='psf_fwhm must be positive'):
+        accumulator.add(truth, [0.5], truth, psf_fwhm=-1)
+    with pytest.raises(ValueError, match=r'true_positions must have shape '
+                       r'\(1, 2\)'):
+        accumulator.add(truth, [0.5], truth, true_positions=[1, 2, 3])
+    with pytest.raises(ValueError, match=r'pred_fluxes must have shape'):
+        accumulator.add(truth, [0.5], truth, pred_fluxes=[[[1.0]]])
+    assert accumulator.n_images == 0
+    assert 'n_images=0' in repr(accumulator)
+
+
+def test_coco_thresholds():
+    assert_allclose(COCO_IOU_THRESHOLDS, np.arange(10) * 0.05 + 0.5)

@@ -1,0 +1,207 @@
+"""Tests for galseg.tiling: tiles, cores and the merge across seams."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from galseg.tiling import (Detection, extract_tile, make_tiles,
+                           merge_tile_detections, tile_detections)
+
+
+def _owner_map(shape, tiles):
+    """How many tile cores contain each pixel centre."""
+    yy, xx = np.mgrid[:shape[0], :shape[1]] + 0.5
+    return sum(tile.in_core(yy, xx).astype(int) for tile in tiles)
+
+
+@pytest.mark.parametrize('shape', [(64, 64), (40, 50), (100, 50), (65, 200),
+                                   (256, 256), (300, 97)])
+@pytest.mark.parametrize('overlap', [0, 16, 32])
+def test_tiles_cover_image_and_cores_partition_it(shape, overlap):
+    tiles = make_tiles(shape, 64, overlap)
+    covered = np.zeros(shape, dtype=int)
+    for tile in tiles:
+        covered[tile.slices] += 1
+    assert covered.min() >= 1
+    # every pixel centre lies in exactly one core
+    assert_array_equal(_owner_map(shape, tiles), 1)
+    for tile in tiles:
+        assert tile.y0 >= 0 and tile.x0 >= 0
+        # tiles only run past the image where the image is smaller
+        assert tile.y0 + 64 <= max(shape[0], 64)
+        assert tile.x0 + 64 <= max(shape[1], 64)
+
+
+@pytest.mark.parametrize('length', [65, 100, 129, 500])
+def test_neighbouring_tiles_overlap_enough(length):
+    tiles = make_tiles((64, length), 64, 20)
+    starts = [tile.x0 for tile in tiles]
+    assert starts[0] == 0 and starts[-1] == length - 64
+    assert np.all(np.diff(starts) <= 64 - 20)
+    # the core is the tile minus at least half the overlap inside
+    for tile in tiles:
+        _, xmin, _, xmax = tile.core
+        if np.isfinite(xmin):
+            assert xmin - tile.x0 >= 10
+        if np.isfinite(xmax):
+            assert tile.x0 + 64 - xmax >= 10
+
+
+def test_small_image_one_tile_with_infinite_core():
+    tiles = make_tiles((30, 20), 64, 16)
+    assert len(tiles) == 1
+    assert tiles[0].core == (-np.inf, -np.inf, np.inf, np.inf)
+    assert tiles[0].depth(5.0, 5.0) == np.inf
+
+
+def test_make_tiles_validates():
+    with pytest.raises(ValueError, match='overlap must be >= 0 and smaller '
+                       r'than tile_size \(64\), got 64'):
+        make_tiles((100, 100), 64, 64)
+    with pytest.raises(ValueError, match='overlap must be >= 0'):
+        make_tiles((100, 100), 64, -1)
+    with pytest.raises(ValueError, match='tile_size must be a positive'):
+        make_tiles((100, 100), 0, 0)
+
+
+def test_extract_tile_pads_with_zeros():
+    image = np.arange(30 * 20 * 2, dtype=np.float32).reshape(30, 20, 2) + 1
+    tile = make_tiles((30, 20), 64, 16)[0]
+    cutout = extract_tile(image, tile)
+    assert cutout.shape == (64, 64, 2)
+    assert cutout.dtype == np.float32
+    assert_array_equal(cutout[:30, :20], image)
+    assert np.all(cutout[30:] == 0) and np.all(cutout[:, 20:] == 0)
+
+
+def _disk(size, y, x, radius):
+    yy, xx = np.mgrid[:size, :size] + 0.5  # pixel centres, edge coordinates
+    return (((yy - y) ** 2 + (xx - x) ** 2) <= radius ** 2).astype(np.float32)
+
+
+def _output(size, sources):
+    """A fake network output for one tile: (y, x, radius, score) disks."""
+    masks = np.array([_disk(size, y, x, r) * 0.9 for y, x, r, _ in sources],
+                     dtype=np.float32).reshape(-1, size, size)
+    boxes = np.array([[y - r, x - r, y + r, x + r] for y, x, r, _ in sources],
+                     dtype=np.float32).reshape(-1, 4)
+    scores = np.array([s for *_, s in sources], dtype=np.float32)
+    return {'boxes': boxes, 'classes': np.ones(len(sources), np.int32),
+            'scores': scores, 'masks': masks}
+
+
+def test_tile_detections_crops_and_thresholds():
+    tile = make_tiles((40, 50), 64, 16)[0]
+    output = _output(64, [(10.0, 10.0, 4.0, 0.9), (20.0, 20.0, 3.0, 0.3),
+                          (55.0, 55.0, 3.0, 0.9)])  # third in the padding
+    detections = tile_detections(output, tile, (40, 50), 0.5, 0.5)
+    assert len(detections) == 1
+    det = detections[0]
+    assert det.bbox == (6, 6, 14, 14)
+    assert det.mask.shape == (8, 8)
+    assert det.mask.dtype == np.float32
+    assert det.score == pytest.approx(0.9)
+    assert det.centre == (10.0, 10.0)
+
+
+def _detections_in_tiles(shape, tiles, sources, jitter=None):
+    """Every tile sees the (y, x, radius) sources that fall in it."""
+    detections = []
+    for tile in tiles:
+        local = []
+        for i, (y, x, r) in enumerate(sources):
+            dy, dx = (0.0, 0.0) if jitter is None else jitter(tile, i)
+            local.append((y - tile.y0 + dy, x - tile.x0 + dx, r, 0.9))
+        detections += tile_detections(_output(tile.size, local), tile, shape,
+                                      0.5, 0.5)
+    return detections
+
+
+@pytest.mark.parametrize('position', [(30.0, 50.0), (30.0, 49.5),
+                                      (50.0, 50.0), (50.4, 49.6)])
+def test_source_on_a_seam_is_kept_once(position):
+    shape = (100, 100)
+    tiles = make_tiles(shape, 64, 28)
+    assert tiles[0].core[2] == 50.0 and tiles[0].core[3] == 50.0
+    detections = _detections_in_tiles(shape, tiles, [(*position, 5.0)])
+    assert len(detections) >= 2  # seen by several tiles
+    kept = merge_tile_detections(detections, tiles, shape, 0.5)
+    assert len(kept) == 1
+    # the copy kept is not cut by its tile
+    rows, cols = np.nonzero(_disk(100, *position, 5.0))
+    assert kept[0].bbox == (rows.min(), cols.min(), rows.max() + 1,
+                            cols.max() + 1)
+
+
+def test_jittered_centres_across_a_seam_are_found_once():
+    # Each tile places the centre a little differently, on its own side
+    # of the seam; the source must be neither lost nor duplicated.
+    shape = (64, 100)
+    tiles = make_tiles(shape, 64, 28)
+    seam = tiles[0].core[3]
+
+    def towards_own_side(tile, index):
+        return 0.0, (-0.8 if tile.x0 == 0 else 0.8)
+
+    def away_from_own_side(tile, index):
+        return 0.0, (0.8 if tile.x0 == 0 else -0.8)
+
+    for jitter in (towards_own_side, away_from_own_side):
+        detections = _detections_in_tiles(shape, tiles, [(32.0, seam, 6.0)],
+                                          jitter)
+        kept = merge_tile_detections(detections, tiles, shape, 0.5)
+        assert len(kept) == 1
+
+
+def test_overlapping_sources_on_a_seam_are_both_kept():
+    shape = (64, 100)
+    tiles = make_tiles(shape, 64, 28)
+    seam = tiles[0].core[3]
+    sources = [(32.0, seam - 2.0, 5.0), (33.0, seam + 2.5, 5.0)]
+    detections = _detections_in_tiles(shape, tiles, sources)
+    kept = merge_tile_detections(detections, tiles, shape, 0.5)
+    assert len(kept) == 2
+    centres = sorted(det.centre[1] for det in kept)
+    assert centres == pytest.approx([seam - 2.0, seam + 2.5])
+
+
+def test_far_sources_and_sources_of_one_tile_are_all_kept():
+    shape = (200, 200)
+    tiles = make_tiles(shape, 64, 16)
+    rng = np.random.default_rng(3)
+    sources = [(y, x, 3.0) for y, x in rng.uniform(5, 195, (40, 2))]
+    detections = _detections_in_tiles(shape, tiles, sources)
+    kept = merge_tile_detections(detections, tiles, shape, 0.5)
+    # nearly coincident pairs found by one tile are not merged: every
+    # source is kept exactly once
+    found = np.array(sorted(det.centre for det in kept))
+    truth = np.array(sorted((y, x) for y, x, _ in sources))
+    assert found.shape == truth.shape
+    assert_allclose(found, truth, atol=1e-4)
+    scores = [det.score for det in kept]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_deepest_copy_of_a_cut_source_is_kept():
+    # a big source near a seam is cut by the left tile; the right tile,
+    # which sees it whole, must provide it
+    shape = (64, 100)
+    tiles = make_tiles(shape, 64, 28)
+    seam = tiles[0].core[3]
+    detections = _detections_in_tiles(shape, tiles,
+                                      [(32.0, seam + 1.5, 13.0)])
+    left = [det for det in detections if det.tile == 0][0]
+    right = [det for det in detections if det.tile == 1][0]
+    assert left.bbox[3] == 64  # cut at the left tile's edge
+    kept = merge_tile_detections(detections, tiles, shape, 0.5)
+    assert len(kept) == 1
+    assert kept[0] is right
+
+
+def test_merge_of_one_tile_sorts_by_score():
+    tiles = make_tiles((64, 64), 64, 16)
+    dets = [Detection(box=np.array([0, 0, 4, 4.0]), score=s, class_id=1,
+                      mask=np.ones((4, 4), np.float32), bbox=(0, 0, 4, 4))
+            for s in (0.6, 0.9, 0.7)]
+    kept = merge_tile_detections(dets, tiles, (64, 64), 0.5)
+    assert [det.score for det in kept] == [0.9, 0.7, 0.6]
