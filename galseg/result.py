@@ -118,7 +118,7 @@ class DeblendResult:
         """
         index = self._index(label)
         mask = np.zeros(self.shape, dtype=bool)
-        mask[self.bboxes[index].slices] = (
+        mask[_slices(self.bboxes[index])] = (
             self.mask_cutouts[index] >= self.mask_threshold)
         return mask
 
@@ -156,7 +156,7 @@ class DeblendResult:
         index = self._index(label)
         cutout = self.deblended_images[index]
         image = np.zeros((cutout.shape[0],) + self.shape, dtype=np.float32)
-        slices = self.bboxes[index].slices
+        slices = _slices(self.bboxes[index])
         image[(slice(None),) + slices] = cutout
         return image
 
@@ -207,6 +207,11 @@ class DeblendResult:
         ax.set_xlabel('x [pixel]')
         ax.set_ylabel('y [pixel]')
         return ax
+
+
+def _slices(bbox):
+    """The ``(y, x)`` slices of a `~photutils.aperture.BoundingBox`."""
+    return slice(bbox.iymin, bbox.iymax), slice(bbox.ixmin, bbox.ixmax)
 
 
 def _outline(labels):

@@ -58,6 +58,10 @@ def atomic_output(path, overwrite=False):
                                     dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp_name)
+    # mkstemp makes the file private; give it the usual permissions
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp_path.chmod(0o666 & ~umask)
     try:
         yield tmp_path
         os.replace(tmp_path, path)

@@ -33,8 +33,9 @@ def add_arguments(parser):
     parser.add_argument('--scheduler', default=None, metavar='ADDRESS',
                         help='address of a dask.distributed scheduler to use '
                         'instead of local processes')
-    parser.add_argument('--shard-size', type=int, default=128, metavar='K',
-                        help='scenes per HDF5 shard')
+    parser.add_argument('--shard-size', type=int, default=None, metavar='K',
+                        help='scenes per HDF5 shard (default: N/16, between '
+                        '8 and 128)')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace a different dataset in DIR')
     parser.add_argument('--quiet', action='store_true',

@@ -4,7 +4,6 @@ import bisect
 import hashlib
 import json
 import logging
-import os
 import re
 from pathlib import Path
 
@@ -154,9 +153,6 @@ def _write_shard(config, seed, start, stop, path, dataset_id):
         return np.concatenate([getattr(scene, name) for scene in scenes])
 
     with atomic_output(path, overwrite=True) as tmp_path:
-        # the temporary file is private (0600); give the shard the usual
-        # permissions of a data file before it is renamed into place
-        os.chmod(tmp_path, 0o644)
         with h5py.File(tmp_path, 'w', track_order=True) as shard:
             shard.attrs['format'] = DATASET_FORMAT
             shard.attrs['format_version'] = DATASET_FORMAT_VERSION
@@ -221,7 +217,7 @@ def _run_shards(config, seed, tasks, workers, scheduler, progress_bar):
 
 def simulate_dataset(config, n_scenes, seed, out_dir, workers=1,
                      scheduler=None, overwrite=False, progress=False,
-                     shard_size=128):
+                     shard_size=None):
     """
     Simulate a dataset of scenes and write it to sharded HDF5 files.
 
@@ -254,7 +250,10 @@ def simulate_dataset(config, n_scenes, seed, out_dir, workers=1,
     progress : bool, optional
         Whether to show a progress bar (tqdm).
     shard_size : int, optional
-        The number of scenes per shard.
+        The number of scenes per shard.  By default
+        ``min(128, max(8, ceil(n_scenes / 16)))``: it depends only on
+        ``n_scenes``, never on the number of workers, so that the files
+        are the same however the data were made.
 
     Returns
     -------
@@ -276,6 +275,8 @@ def simulate_dataset(config, n_scenes, seed, out_dir, workers=1,
     n_scenes = _validate_int('n_scenes', n_scenes, 1)
     seed = _validate_int('seed', seed, 0)
     workers = _validate_int('workers', workers, 1)
+    if shard_size is None:
+        shard_size = min(128, max(8, -(-n_scenes // 16)))
     shard_size = _validate_int('shard_size', shard_size, 1)
     if scheduler is not None and not isinstance(scheduler, str):
         msg = f'scheduler must be an address string, got {scheduler!r}'
@@ -294,7 +295,6 @@ def simulate_dataset(config, n_scenes, seed, out_dir, workers=1,
         from ..utils import atomic_output
 
         with atomic_output(manifest_path) as tmp_path:
-            os.chmod(tmp_path, 0o644)
             tmp_path.write_text(json.dumps(manifest, indent=2) + '\n')
 
     tasks, done = [], 0

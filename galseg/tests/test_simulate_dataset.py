@@ -202,8 +202,10 @@ def test_cli_simulate(tmp_path, capsys):
         assert ds.config.survey == 'hsc' and ds.config.stamp_size == 32
         assert_scenes_equal(ds[4], simulate_scene(ds.config, 2, 4))
 
-    # the same again resumes (nothing to do); another seed is refused
-    assert main(args) == 0
+    # the same again resumes (nothing to do, with a progress bar); another
+    # seed is refused
+    assert args[-1] == '--quiet'
+    assert main(args[:-1]) == 0
     assert main(args[:4] + ['3'] + args[5:]) == 1
     assert 'holds a different dataset' in capsys.readouterr().err
     assert main(args[:4] + ['3'] + args[5:] + ['--overwrite']) == 0
@@ -222,3 +224,10 @@ def test_cli_bad_input(tmp_path, capsys, extra, message):
     assert status == 1
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_default_shard_size_depends_only_on_n_scenes(tmp_path):
+    with simulate_dataset(CONFIG, 20, seed=0, out_dir=tmp_path) as ds:
+        assert ds.manifest['shard_size'] == 8
+        assert [s['stop'] for s in ds.manifest['shards']] == [8, 16, 20]
+        assert_scenes_equal(ds[17], simulate_scene(CONFIG, 0, 17))

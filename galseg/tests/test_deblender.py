@@ -1,0 +1,531 @@
+"""Tests for galseg.deblender: MaskRCNNDeblender from input to catalog."""
+
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.io import fits
+from astropy.nddata import CCDData, NDData, StdDevUncertainty
+from astropy.table import QTable
+from astropy.utils.exceptions import AstropyUserWarning
+from astropy.wcs import WCS
+from numpy.testing import assert_allclose, assert_array_equal
+from photutils.segmentation import SegmentationImage
+from photutils.utils import NoDetectionsWarning
+
+from galseg import DeblendResult, MaskRCNNDeblender
+from galseg import deblender as deblender_module
+from galseg.tiling import Detection, make_tiles
+
+DEFAULT_COLUMNS = ['label', 'x_centroid', 'y_centroid', 'bbox_xmin',
+                   'bbox_xmax', 'bbox_ymin', 'bbox_ymax', 'area',
+                   'semimajor_axis', 'semiminor_axis', 'orientation',
+                   'eccentricity', 'min_value', 'max_value', 'segment_flux',
+                   'kron_flux']
+GALSEG_COLUMNS = ['score', 'deblended_flux', 'blend_id', 'n_blend']
+
+
+def make_image(shape, sources, seed=0, noise=1.0):
+    """Round Gaussian blobs (y, x, sigma, amplitude) on Gaussian noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    image = rng.normal(0.0, noise, shape)
+    for y, x, sigma, amplitude in sources:
+        image += amplitude * np.exp(-((yy - y) ** 2 + (xx - x) ** 2)
+                                    / (2 * sigma ** 2))
+    return image
+
+
+def make_wcs(shape):
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ['RA---TAN', 'DEC--TAN']
+    wcs.wcs.crval = [150.0, 2.0]
+    wcs.wcs.crpix = [shape[1] / 2, shape[0] / 2]
+    wcs.wcs.cdelt = [-0.2 / 3600, 0.2 / 3600]
+    return wcs
+
+
+#: a blend of three blobs in a stamp
+BLEND = [(30.0, 28.0, 2.5, 60.0), (34.0, 36.0, 2.0, 40.0),
+         (20.0, 40.0, 2.0, 80.0)]
+#: two isolated blobs
+PAIR = [(20.0, 20.0, 2.5, 60.0), (44.0, 46.0, 2.0, 50.0)]
+
+
+@pytest.fixture(scope='module')
+def deblender(tiny_model_dir):
+    return MaskRCNNDeblender(tiny_model_dir)
+
+
+@pytest.fixture(scope='module')
+def pair_image():
+    return make_image((64, 64), PAIR, seed=1)
+
+
+# --- settings and models ----------------------------------------------------
+
+@pytest.mark.parametrize('kwargs, error, match', [
+    ({'score_threshold': 1.5}, ValueError,
+     r'score_threshold must be in \[0, 1\], got 1.5'),
+    ({'score_threshold': '0.5'}, TypeError,
+     "score_threshold must be a number, got '0.5'"),
+    ({'mask_threshold': 0.0}, ValueError,
+     r'mask_threshold must be in \(0, 1\), got 0.0'),
+    ({'mask_threshold': 1.0}, ValueError, r'mask_threshold must be in'),
+    ({'batch_size': 0}, ValueError,
+     'batch_size must be a positive integer, got 0'),
+    ({'batch_size': 2.0}, TypeError, 'batch_size must be an integer'),
+    ({'tile_size': True}, TypeError, 'tile_size must be an integer'),
+    ({'tile_overlap': -3}, ValueError, 'tile_overlap must be >= 0, got -3'),
+    ({'progress': 'yes'}, TypeError, 'progress must be True or False'),
+])
+def test_settings_are_validated_before_the_model(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        MaskRCNNDeblender('no/such/model', **kwargs)
+
+
+def test_default_model_not_installed(tmp_path, monkeypatch):
+    monkeypatch.setattr(deblender_module, 'DEFAULT_MODEL_DIR',
+                        tmp_path / 'default')
+    with pytest.raises(FileNotFoundError,
+                       match='no default model is installed'):
+        MaskRCNNDeblender()
+
+
+def test_default_model_when_installed(tmp_path, monkeypatch, tiny_model_dir):
+    shutil.copytree(tiny_model_dir, tmp_path / 'default')
+    monkeypatch.setattr(deblender_module, 'DEFAULT_MODEL_DIR',
+                        tmp_path / 'default')
+    deblender = MaskRCNNDeblender()
+    assert deblender.model_path == 'default'
+    assert "model='default'" in repr(deblender)
+
+
+def test_model_forms(tmp_path, tiny_model_dir):
+    run = tmp_path / 'run'
+    shutil.copytree(tiny_model_dir, run / 'model')
+    from_run = MaskRCNNDeblender(run)
+    assert from_run.model_path == run
+    instance = MaskRCNNDeblender(from_run.model)
+    assert instance.model is from_run.model
+    assert instance.model_path is None
+    assert 'MaskRCNN instance' in repr(instance)
+
+
+def test_bad_models(tmp_path):
+    with pytest.raises(FileNotFoundError,
+                       match='model directory .*nothing does not exist'):
+        MaskRCNNDeblender(tmp_path / 'nothing')
+    with pytest.raises(FileNotFoundError, match='is neither a model '
+                       'directory .* nor a training-run directory'):
+        MaskRCNNDeblender(tmp_path)
+    with pytest.raises(TypeError, match="model must be 'default', the path"):
+        MaskRCNNDeblender(3)
+
+
+def test_tile_settings_checked_against_the_model(tiny_model_dir):
+    with pytest.raises(ValueError, match=r'tile_size must equal the model '
+                       r'input size \(64\), got 128'):
+        MaskRCNNDeblender(tiny_model_dir, tile_size=128)
+    with pytest.raises(ValueError, match=r'tile_overlap must be smaller than'
+                       r' tile_size \(64\), got 64'):
+        MaskRCNNDeblender(tiny_model_dir, tile_overlap=64)
+
+
+def test_repr_lists_settings(deblender, tiny_model_dir):
+    assert repr(deblender) == (
+        f"MaskRCNNDeblender(model='{tiny_model_dir}', n_bands=1, "
+        'score_threshold=0.5, mask_threshold=0.5, tile_size=64, '
+        'tile_overlap=16, batch_size=8, progress=False)')
+
+
+# --- end to end with the tiny model -------------------------------------------
+
+def test_finds_sources_in_a_stamp(deblender, pair_image):
+    segm, catalog = deblender(pair_image)
+    assert isinstance(segm, SegmentationImage)
+    assert isinstance(catalog, QTable)
+    assert segm.shape == pair_image.shape
+    assert segm.n_labels == 2
+    assert segm.is_consecutive and segm.labels[0] == 1
+    assert_array_equal(catalog['label'], [1, 2])
+    assert catalog.colnames == DEFAULT_COLUMNS + GALSEG_COLUMNS
+    found = sorted(zip(catalog['y_centroid'], catalog['x_centroid']))
+    assert_allclose(found, [(20, 20), (44, 46)], atol=0.5)
+    assert np.all((catalog['score'] > 0.5) & (catalog['score'] <= 1))
+    assert np.all(np.diff(catalog['score']) <= 0)
+    # isolated sources: no blend, all their flux is their own
+    assert_array_equal(catalog['n_blend'], [1, 1])
+    assert len(set(catalog['blend_id'])) == 2
+    assert_allclose(catalog['deblended_flux'], catalog['segment_flux'])
+
+
+def test_deblend_result(deblender, pair_image):
+    result = deblender.deblend(pair_image)
+    assert isinstance(result, DeblendResult)
+    assert result.n_sources == len(result.catalog) == 2
+    assert result.scores.dtype == np.float32
+    assert_allclose(result.scores, result.catalog['score'])
+    assert_array_equal(result.classes, [1, 1])
+    assert result.boxes.shape == (2, 4)
+    masks = result.instance_masks()
+    assert masks.shape == (2, 64, 64) and masks.dtype == bool
+    for index, (bbox, cutout, image) in enumerate(zip(
+            result.bboxes, result.mask_cutouts, result.deblended_images)):
+        label = index + 1
+        assert cutout.shape == bbox.shape
+        assert image.shape == (1,) + bbox.shape
+        # each segment lies in its instance mask
+        assert np.all(masks[index][result.segmentation_image.data == label])
+        assert_allclose(image.sum(), result.catalog['deblended_flux'][index],
+                        rtol=1e-5)
+        assert_allclose(result.deblended_image(label)[0][
+                            bbox.iymin:bbox.iymax, bbox.ixmin:bbox.ixmax],
+                        image[0])
+
+
+def test_blend_deblended_fluxes_add_up(deblender):
+    image = make_image((64, 64), BLEND, seed=2)
+    segm, catalog = deblender(image)
+    assert segm.n_labels == 3
+    assert_array_equal(catalog['n_blend'], [3, 3, 3])
+    assert_array_equal(catalog['blend_id'], [1, 1, 1])
+    # the flux of the blend is split, not given wholly to one source
+    assert_allclose(catalog['deblended_flux'].sum(),
+                    catalog['segment_flux'].sum(), rtol=1e-9)
+    assert not np.allclose(catalog['deblended_flux'],
+                           catalog['segment_flux'])
+    true_total = sum(2 * np.pi * s ** 2 * a for _, _, s, a in BLEND)
+    assert_allclose(catalog['deblended_flux'].sum(), true_total, rtol=0.1)
+
+
+def test_blend_ids_separate_blends(deblender):
+    sources = [(20.0, 20.0, 2.0, 60.0), (24.0, 26.0, 2.0, 60.0),
+               (70.0, 75.0, 2.5, 80.0)]
+    segm, catalog = deblender(make_image((96, 96), sources, seed=3))
+    assert segm.n_labels == 3
+    by_y = np.argsort(catalog['y_centroid'])
+    assert_array_equal(catalog['n_blend'][by_y], [2, 2, 1])
+    blend_ids = catalog['blend_id'][by_y]
+    assert blend_ids[0] == blend_ids[1] != blend_ids[2]
+    assert sorted(set(catalog['blend_id'])) == [1, 2]
+    for blend in (1, 2):
+        members = catalog['blend_id'] == blend
+        assert_allclose(catalog['deblended_flux'][members].sum(),
+                        catalog['segment_flux'][members].sum(), rtol=1e-9)
+
+
+def test_nothing_found(deblender):
+    noise = np.random.default_rng(5).normal(0.0, 1.0, (64, 64))
+    with pytest.warns(NoDetectionsWarning, match='No sources were found'):
+        segm, catalog = deblender(noise)
+    assert segm is None and catalog is None
+    with pytest.warns(NoDetectionsWarning):
+        assert deblender.deblend(noise) is None
+
+
+def test_scale_invariance(deblender):
+    image = make_image((100, 120), BLEND + [(70.0, 90.0, 2.0, 80.0)], seed=4)
+    segm, catalog = deblender(image)
+    segm_scaled, catalog_scaled = deblender(image * 1234.5 + 500.0)
+    assert segm.n_labels >= 4
+    assert_array_equal(segm_scaled.data, segm.data)
+    assert_allclose(catalog_scaled['score'], catalog['score'], atol=1e-5)
+    assert_allclose(catalog_scaled['segment_flux'],
+                    1234.5 * catalog['segment_flux'], rtol=1e-6)
+    assert_allclose(catalog_scaled['deblended_flux'],
+                    1234.5 * catalog['deblended_flux'], rtol=1e-6)
+
+
+def test_background_is_subtracted_from_fluxes(deblender, pair_image):
+    _, catalog = deblender(pair_image)
+    _, with_sky = deblender(pair_image + 100.0)
+    _, given_sky = deblender(pair_image + 100.0, background=100.0)
+    assert_allclose(with_sky['segment_flux'], catalog['segment_flux'],
+                    rtol=0.02)
+    assert_allclose(given_sky['segment_flux'], catalog['segment_flux'],
+                    rtol=0.02)
+
+
+@pytest.mark.parametrize('seam', [48.0, 47.6, 80.0, 80.4])
+def test_source_on_a_tile_seam_found_once_and_not_cut(deblender, seam):
+    tiles = make_tiles((64, 128), 64, 16)
+    assert [tile.core[3] for tile in tiles[:-1]] == [48.0, 80.0]
+    shape = (64, 128)
+    # pixel-centre x of a source whose box centre is at the seam
+    image = make_image(shape, [(32.0, seam - 0.5, 2.5, 60.0)], seed=6)
+    segm, catalog = deblender(image)
+    assert segm.n_labels == 1
+    assert_allclose(catalog['x_centroid'][0], seam - 0.5, atol=0.5)
+    stamp = make_image((64, 64), [(32.0, 31.5, 2.5, 60.0)], seed=6)
+    _, stamp_catalog = deblender(stamp)
+    # the same source, whole: same area as in a stamp where no seam is
+    assert_allclose(catalog['area'][0], stamp_catalog['area'][0],
+                    rtol=0.15)
+    bbox_width = catalog['bbox_xmax'][0] - catalog['bbox_xmin'][0] + 1
+    assert abs((catalog['bbox_xmax'][0] + catalog['bbox_xmin'][0]) / 2
+               - (seam - 0.5)) <= 1.0
+    assert bbox_width >= 9
+
+
+def test_image_smaller_than_tile_is_padded(deblender):
+    image = make_image((40, 50), [(20.0, 25.0, 2.5, 60.0)], seed=3)
+    segm, catalog = deblender(image)
+    assert segm.shape == (40, 50)
+    assert segm.n_labels == 1
+    assert_allclose([catalog['y_centroid'][0], catalog['x_centroid'][0]],
+                    [20, 25], atol=0.5)
+
+
+def test_larger_image_is_tiled(deblender):
+    rng = np.random.default_rng(7)
+    positions = [(y, x) for y in (20, 70, 120, 170, 220)
+                 for x in (25, 75, 125, 175, 225)]
+    sources = [(y + rng.uniform(-3, 3), x + rng.uniform(-3, 3), 2.2, 60.0)
+               for y, x in positions]
+    segm, catalog = deblender(make_image((240, 250), sources, seed=7))
+    assert segm.n_labels == len(sources)
+    found = np.array(sorted(zip(catalog['y_centroid'],
+                                catalog['x_centroid'])))
+    truth = np.array(sorted((y, x) for y, x, _, _ in sources))
+    assert_allclose(found, truth, atol=0.6)
+
+
+def test_progress_bar(tiny_model_dir, pair_image, capsys):
+    deblender = MaskRCNNDeblender(tiny_model_dir, progress=True)
+    deblender(pair_image)
+    assert 'galseg deblend' in capsys.readouterr().err
+
+
+# --- units, NDData, WCS, errors, masks ------------------------------------------
+
+def test_quantity_gives_fluxes_in_its_unit(deblender, pair_image):
+    _, plain = deblender(pair_image)
+    segm, catalog = deblender(pair_image * u.mJy,
+                              error=np.ones((64, 64)) * 1e-3 * u.Jy)
+    for name in ('segment_flux', 'kron_flux', 'deblended_flux',
+                 'segment_flux_err', 'min_value'):
+        assert catalog[name].unit == u.mJy
+    assert_allclose(catalog['segment_flux'].value, plain['segment_flux'],
+                    rtol=0.02)
+    assert_allclose(catalog['segment_flux_err'].value,
+                    np.sqrt(catalog['area'].value))
+
+
+def test_nddata_with_wcs_mask_uncertainty_and_unit(deblender, pair_image):
+    wcs = make_wcs(pair_image.shape)
+    mask = np.zeros(pair_image.shape, dtype=bool)
+    mask[40:48, 40:50] = True  # part of the second source
+    ccd = CCDData(pair_image, unit='electron/s', wcs=wcs, mask=mask,
+                  uncertainty=StdDevUncertainty(np.full((64, 64), 1.0)))
+    segm, catalog = deblender(ccd)
+    assert segm.n_labels == 2
+    assert np.all(segm.data[mask] == 0)
+    assert catalog['segment_flux'].unit == u.electron / u.s
+    assert catalog['deblended_flux'].unit == u.electron / u.s
+    assert 'segment_flux_err' in catalog.colnames
+    sky = catalog['sky_centroid']
+    expected = wcs.pixel_to_world(catalog['x_centroid'],
+                                  catalog['y_centroid'])
+    assert_allclose(sky.separation(expected).arcsec, 0, atol=1e-6)
+    # the same with plain arrays and keywords
+    _, by_keywords = deblender(pair_image * u.electron / u.s, mask=mask,
+                               error=np.full((64, 64), 1.0) * u.electron
+                               / u.s, wcs=wcs)
+    assert_allclose(by_keywords['segment_flux'], catalog['segment_flux'])
+
+
+def test_nddata_duplicate_keyword_warns(deblender, pair_image):
+    nddata = NDData(pair_image)
+    with pytest.warns(AstropyUserWarning, match="The 'mask' keyword will be "
+                      'ignored'):
+        deblender(nddata, mask=np.zeros((64, 64), dtype=bool))
+
+
+def test_fits_file_path(deblender, pair_image, tmp_path):
+    wcs = make_wcs(pair_image.shape)
+    header = wcs.to_header()
+    header['BUNIT'] = 'adu'
+    path = tmp_path / 'image.fits'
+    fits.PrimaryHDU(pair_image.astype(np.float32), header=header).writeto(
+        path)
+    segm, catalog = deblender(path)
+    assert segm.n_labels == 2
+    assert catalog['segment_flux'].unit == u.adu
+    assert 'sky_centroid' in catalog.colnames
+
+
+def test_no_wcs_no_error_columns(deblender, pair_image):
+    _, catalog = deblender(pair_image)
+    assert 'sky_centroid' not in catalog.colnames
+    assert 'segment_flux_err' not in catalog.colnames
+    assert 'kron_flux_err' not in catalog.colnames
+
+
+def test_error_is_the_noise(deblender, pair_image):
+    error = np.ones((64, 64))
+    _, catalog = deblender(pair_image, error=error)
+    assert_allclose(catalog['segment_flux_err'],
+                    np.sqrt(catalog['area'].value))
+    # a noise map ten times too large hides the fainter parts
+    segm, _ = deblender(pair_image, error=10 * error)
+    assert segm is None or segm.n_labels <= 2
+
+
+def test_non_finite_pixels_are_masked(deblender, pair_image):
+    image = pair_image.copy()
+    image[18:21, 18:21] = np.nan  # the core of the first source
+    image[0, :] = np.inf
+    image[5, 5] = -np.inf
+    error = np.ones((64, 64))
+    error[44, 46] = 0.0  # non-positive error: masked as well
+    segm, catalog = deblender(image, error=error)
+    assert segm.n_labels == 2
+    assert np.all(segm.data[~np.isfinite(image)] == 0)
+    assert segm.data[44, 46] == 0
+    for name in ('segment_flux', 'deblended_flux', 'kron_flux', 'score'):
+        assert np.all(np.isfinite(catalog[name]))
+
+
+def test_masked_array(deblender, pair_image):
+    masked = np.ma.masked_array(pair_image, mask=np.zeros((64, 64), bool))
+    masked.mask[15:25, 15:25] = True
+    segm, _ = deblender(masked)
+    assert np.all(segm.data[15:25, 15:25] == 0)
+
+
+@pytest.mark.parametrize('data, error, match', [
+    (np.zeros((1, 1, 64, 64)), ValueError,
+     r'data must be 2-D \(ny, nx\) or 3-D \(n_bands, ny, nx\), got 4-D'),
+    (np.zeros(64), ValueError,
+     r'data must be 2-D \(ny, nx\) or 3-D \(n_bands, ny, nx\), got 1-D'),
+    (np.full((64, 64), 'a'), TypeError,
+     'data must be a numeric .* array, got dtype <U1'),
+    (np.zeros((64, 64), dtype=bool), TypeError,
+     'data must be a numeric .* got dtype bool'),
+    (np.zeros((64, 64), dtype=complex), TypeError, 'got dtype complex128'),
+    (np.zeros((2, 64, 64)), ValueError,
+     r'data have 2 band\(s\) but the model expects 1'),
+    (np.zeros((0, 64)), ValueError, 'data must not be empty'),
+    (np.full((64, 64), np.nan), ValueError,
+     'data are fully masked: no unmasked finite pixel'),
+])
+def test_bad_data(deblender, data, error, match):
+    with pytest.raises(error, match=match):
+        deblender(data)
+
+
+def test_bad_companions(deblender, pair_image):
+    with pytest.raises(ValueError, match=r'mask must have the shape of data '
+                       r'\(64, 64\), got \(64, 63\)'):
+        deblender(pair_image, mask=np.zeros((64, 63), dtype=bool))
+    with pytest.raises(ValueError, match=r'error must have the shape of data '
+                       r'\(64, 64\), got \(32, 32\)'):
+        deblender(pair_image, error=np.ones((32, 32)))
+    with pytest.raises(ValueError, match='background must be a scalar or an '
+                       r'array of the shape of data \(64, 64\), got shape '
+                       r'\(3,\)'):
+        deblender(pair_image, background=np.zeros(3))
+    with pytest.raises(ValueError, match='background must be finite'):
+        deblender(pair_image, background=np.nan)
+    with pytest.raises(TypeError, match='mask must be a boolean array'):
+        deblender(pair_image, mask=np.full((64, 64), 'x'))
+    with pytest.raises(ValueError, match='data are fully masked'):
+        deblender(pair_image, mask=np.ones((64, 64), dtype=bool))
+    with pytest.raises(ValueError, match='data are fully masked'):
+        deblender(pair_image, error=np.zeros((64, 64)))
+    with pytest.raises(ValueError, match=r'error has a unit \(Jy\) but data '
+                       'have none'):
+        deblender(pair_image, error=np.ones((64, 64)) * u.Jy)
+    with pytest.raises(ValueError, match=r'error unit \(m\) cannot be '
+                       r'converted to the data unit \(Jy\)'):
+        deblender(pair_image * u.Jy, error=np.ones((64, 64)) * u.m)
+
+
+# --- overlap resolution and multi-band results, from given detections ------------
+
+def _detection(bbox, mask, score):
+    return Detection(box=np.array(bbox, dtype=float), score=score, class_id=1,
+                     mask=np.asarray(mask, dtype=np.float32), bbox=bbox)
+
+
+def _inputs(data, bad=None):
+    data = np.array(data, dtype=float, ndmin=3)
+    return deblender_module.SimpleNamespace(
+        data=data, bad=np.zeros(data.shape, bool) if bad is None else bad,
+        error=None, background=None, wcs=None, unit=None, ndim=data.ndim)
+
+
+def test_overlaps_resolved_to_most_probable_source():
+    bad = np.zeros((6, 8), dtype=bool)
+    bad[0, 0] = True
+    a = _detection((0, 0, 4, 5), np.full((4, 5), 0.9), score=0.9)
+    b = _detection((2, 3, 6, 8), np.full((4, 5), 0.6), score=0.8)
+    b.mask[0, 0] = 0.95  # b more probable at pixel (2, 3)
+    # c is inside a and less probable everywhere: it wins no pixel
+    c = _detection((1, 1, 3, 3), np.full((2, 2), 0.7), score=0.7)
+    labels, total, keep = deblender_module._resolve_overlaps([a, b, c], bad,
+                                                             0.5)
+    assert keep == [0, 1]
+    expected = np.zeros((6, 8), dtype=int)
+    expected[0:4, 0:5] = 1
+    expected[2:6, 3:8] = 2
+    expected[2:4, 3:5] = 1
+    expected[2, 3] = 2
+    expected[0, 0] = 0  # masked
+    assert_array_equal(labels, expected)
+    # c's probability is not counted any more
+    assert_allclose(total[1, 1], 0.9)
+    assert_allclose(total[3, 4], 0.9 + 0.6)
+
+
+def test_ties_go_to_the_higher_score():
+    a = _detection((0, 0, 2, 2), np.full((2, 2), 0.8), score=0.9)
+    b = _detection((0, 0, 2, 2), np.full((2, 2), 0.8), score=0.6)
+    labels, _, keep = deblender_module._resolve_overlaps(
+        [a, b], np.zeros((2, 2), bool), 0.5)
+    assert keep == [0]
+    assert_array_equal(labels, 1)
+
+
+def test_multiband_deblended_flux_per_band():
+    rng = np.random.default_rng(8)
+    data = rng.uniform(1, 2, (2, 10, 12))
+    data[1] *= 3.0
+    left = np.zeros((10, 8))
+    left[2:8, 1:7] = 0.8
+    right = np.zeros((10, 8))
+    right[2:8, 1:7] = 0.4
+    right[2:8, 1:3] = 0.9
+    dets = [_detection((0, 0, 10, 8), left, 0.9),
+            _detection((0, 4, 10, 12), right, 0.8)]
+    result = deblender_module._build_result(dets, _inputs(data), 0.0, 0.5)
+    catalog = result.catalog
+    assert catalog['deblended_flux'].shape == (2, 2)
+    assert result.deblended_images[0].shape == (2, 10, 8)
+    # the band-summed catalog: segment fluxes of the band sum
+    assert_allclose(catalog['deblended_flux'].sum(),
+                    catalog['segment_flux'].sum())
+    assert_array_equal(catalog['n_blend'], [2, 2])
+    # where both masks cover, the split follows the probabilities
+    share = result.deblended_images[0][:, 2:8, 5:7] / data[:, 2:8, 5:7]
+    assert_allclose(share, 0.8 / (0.8 + 0.9))
+    union = result.instance_masks().any(axis=0)
+    assert_allclose(catalog['deblended_flux'].sum(axis=0),
+                    data[:, union].sum(axis=1))
+
+
+def test_result_with_unit_and_touching_masks():
+    data = np.ones((1, 6, 8))
+    a = _detection((0, 0, 6, 4), np.full((6, 4), 0.9), 0.9)
+    b = _detection((0, 4, 6, 8), np.full((6, 4), 0.9), 0.8)
+    inputs = _inputs(data)
+    inputs.unit = u.Jy
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        result = deblender_module._build_result([a, b], inputs, 0.0, 0.5)
+    # touching masks form one blend; nothing is shared between them
+    assert_array_equal(result.catalog['blend_id'], [1, 1])
+    assert_allclose(result.catalog['deblended_flux'], [24, 24] * u.Jy)
