@@ -13,7 +13,7 @@ import numpy as np
 
 from .result import DeblendResult
 from .tiling import (extract_tile, make_tiles, merge_tile_detections,
-                     tile_detections)
+                     suppress_duplicates, tile_detections)
 
 __all__ = ['MaskRCNNDeblender', 'DeblendResult']
 
@@ -49,6 +49,12 @@ class MaskRCNNDeblender:
     mask_threshold : float, optional
         Mask probability, in (0, 1), above which a pixel belongs to a
         source's instance mask.
+    duplicate_iou : float, optional
+        Two detections whose instance masks overlap with an
+        intersection over union of at least this, in (0, 1], are one
+        source found twice, and only the more confident is kept (mask
+        non-maximum suppression; 1 keeps all but identical masks).
+        Genuinely blended galaxies overlap much less than this.
     tile_size : int or `None`, optional
         Side of the tiles in pixels.  The network's anchors are fixed to
         its input size, so this must be the model's ``image_size``,
@@ -91,13 +97,15 @@ class MaskRCNNDeblender:
     """
 
     def __init__(self, model='default', *, score_threshold=0.5,
-                 mask_threshold=0.5, tile_size=None, tile_overlap=None,
-                 batch_size=8, progress=False):
+                 mask_threshold=0.5, duplicate_iou=0.6, tile_size=None,
+                 tile_overlap=None, batch_size=8, progress=False):
         self.score_threshold = _validate_fraction(
             'score_threshold', score_threshold, low_open=False,
             high_open=False)
         self.mask_threshold = _validate_fraction(
             'mask_threshold', mask_threshold, low_open=True, high_open=True)
+        self.duplicate_iou = _validate_fraction(
+            'duplicate_iou', duplicate_iou, low_open=True, high_open=False)
         self.batch_size = _validate_positive_int('batch_size', batch_size)
         if tile_size is not None:
             tile_size = _validate_positive_int('tile_size', tile_size)
@@ -133,6 +141,7 @@ class MaskRCNNDeblender:
         params = {'model': model, 'n_bands': self.n_bands,
                   'score_threshold': self.score_threshold,
                   'mask_threshold': self.mask_threshold,
+                  'duplicate_iou': self.duplicate_iou,
                   'tile_size': self.tile_size,
                   'tile_overlap': self.tile_overlap,
                   'batch_size': self.batch_size, 'progress': self.progress}
@@ -265,9 +274,11 @@ class MaskRCNNDeblender:
                         output, tile, shape, self.score_threshold,
                         self.mask_threshold))
                 bar.update(1)
-        return merge_tile_detections(detections, tiles, shape,
-                                     self.mask_threshold,
-                                     margin=_SEAM_MARGIN)
+        detections = merge_tile_detections(detections, tiles, shape,
+                                           self.mask_threshold,
+                                           margin=_SEAM_MARGIN)
+        return suppress_duplicates(detections, self.mask_threshold,
+                                   self.duplicate_iou)
 
 
 def _progress_bar(total, enabled):
@@ -684,7 +695,7 @@ def _resolve_overlaps(detections, bad, mask_threshold):
     shape = bad.shape
     winner = np.zeros(shape, dtype=np.int32)
     best = np.zeros(shape, dtype=np.float32)
-    total = np.zeros(shape, dtype=np.float32)
+    total = np.zeros(shape, dtype=float)
     for index, det in enumerate(detections):
         region = _region(det)
         prob = np.where(_covered(det, bad, mask_threshold), det.mask, 0.0)

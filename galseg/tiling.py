@@ -25,6 +25,11 @@ the tile's edges that border other tiles.  A source whose centre lies in
 a core is at least half the overlap (minus the margin) from the edges of
 its tile, so it is never cut as long as its radius is smaller than
 that: choose the overlap larger than the largest source you expect.
+
+Finally, `suppress_duplicates` removes detections whose masks overlap a
+more confident detection almost entirely (the network may propose one
+source twice with differently shaped boxes, which its box-based
+non-maximum suppression lets through).
 """
 
 import dataclasses
@@ -33,7 +38,8 @@ import math
 import numpy as np
 
 __all__ = ['Tile', 'Detection', 'make_tiles', 'extract_tile',
-           'tile_detections', 'merge_tile_detections']
+           'tile_detections', 'merge_tile_detections',
+           'suppress_duplicates']
 
 
 @dataclasses.dataclass(frozen=True)
@@ -407,9 +413,7 @@ def _tile_neighbours(tiles):
 def _same_source(det, other, tiles, image_shape, mask_threshold,
                  iou_threshold):
     """Whether two detections from overlapping tiles are one source."""
-    ay0, ax0, ay1, ax1 = det.bbox
-    by0, bx0, by1, bx1 = other.bbox
-    if ay0 >= by1 or by0 >= ay1 or ax0 >= bx1 or bx0 >= ax1:
+    if not _bboxes_intersect(det, other):
         return False
     tile, other_tile = tiles[det.tile], tiles[other.tile]
     ny, nx = image_shape
@@ -418,3 +422,59 @@ def _same_source(det, other, tiles, image_shape, mask_threshold,
               min(tile.x0 + tile.size, other_tile.x0 + other_tile.size, nx))
     return (_shared_mask_iou(det, other, region, mask_threshold)
             >= iou_threshold)
+
+
+def _mask_iou(a, b, mask_threshold):
+    """IoU of the thresholded masks of two detections."""
+    region = (min(a.bbox[0], b.bbox[0]), min(a.bbox[1], b.bbox[1]),
+              max(a.bbox[2], b.bbox[2]), max(a.bbox[3], b.bbox[3]))
+    return _shared_mask_iou(a, b, region, mask_threshold)
+
+
+def suppress_duplicates(detections, mask_threshold, iou_threshold,
+                        cell_size=64):
+    """
+    Mask non-maximum suppression: drop detections that repeat a more
+    confident one.
+
+    Parameters
+    ----------
+    detections : list of `Detection`
+        Sorted by decreasing score.
+    mask_threshold : float
+        Threshold that turns mask probabilities into masks.
+    iou_threshold : float
+        A detection whose thresholded mask has an intersection over
+        union of at least this with the mask of a more confident kept
+        detection is dropped.
+    cell_size : int, optional
+        Side of the grid cells used to find neighbours quickly.
+
+    Returns
+    -------
+    kept : list of `Detection`
+        In the order of ``detections``.
+    """
+    grid = {}
+    kept = []
+    for det in detections:
+        y0, x0, y1, x1 = det.bbox
+        cells = [(cy, cx)
+                 for cy in range(y0 // cell_size, (y1 - 1) // cell_size + 1)
+                 for cx in range(x0 // cell_size, (x1 - 1) // cell_size + 1)]
+        neighbours = {id(other): other for cell in cells
+                      for other in grid.get(cell, ())}
+        if any(_bboxes_intersect(det, other)
+               and _mask_iou(det, other, mask_threshold) >= iou_threshold
+               for other in neighbours.values()):
+            continue
+        kept.append(det)
+        for cell in cells:
+            grid.setdefault(cell, []).append(det)
+    return kept
+
+
+def _bboxes_intersect(a, b):
+    ay0, ax0, ay1, ax1 = a.bbox
+    by0, bx0, by1, bx1 = b.bbox
+    return ay0 < by1 and by0 < ay1 and ax0 < bx1 and bx0 < ax1

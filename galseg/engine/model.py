@@ -106,15 +106,27 @@ class MaskRCNN(keras.Model):
     # --- forward pieces -----------------------------------------------------
     def _features(self, images, training):
         stages = self.backbone(images, training=training)
-        pyramid = self.fpn(stages, training=training)
+        # the box arithmetic and ROIAlign run in float32 whatever the
+        # compute precision of the layers (mixed precision)
+        pyramid = [tf.cast(level, tf.float32)
+                   for level in self.fpn(stages, training=training)]
         batch = tf.shape(images)[0]
         logits, deltas = [], []
         for level in pyramid:
             level_logits, level_deltas = self.rpn_head(level,
                                                        training=training)
-            logits.append(tf.reshape(level_logits, [batch, -1]))
-            deltas.append(tf.reshape(level_deltas, [batch, -1, 4]))
+            logits.append(tf.reshape(tf.cast(level_logits, tf.float32),
+                                     [batch, -1]))
+            deltas.append(tf.reshape(tf.cast(level_deltas, tf.float32),
+                                     [batch, -1, 4]))
         return pyramid, tf.concat(logits, 1), tf.concat(deltas, 1)
+
+    def _box_head(self, pooled, training):
+        logits, deltas = self.box_head(pooled, training=training)
+        return tf.cast(logits, tf.float32), tf.cast(deltas, tf.float32)
+
+    def _mask_head(self, pooled, training):
+        return tf.cast(self.mask_head(pooled, training=training), tf.float32)
 
     def _proposals(self, rpn_logits, rpn_deltas, training):
         config = self.config
@@ -197,9 +209,8 @@ class MaskRCNN(keras.Model):
                                            training=True)
         rois, classes, roi_weights, box_targets, matched = roi_targets(
             proposals, valid, gt_boxes, gt_classes, config, seed + 2)
-        class_logits, box_deltas = self.box_head(
-            self._pooled(pyramid, rois, config.roi_pool_size),
-            training=training)
+        class_logits, box_deltas = self._box_head(
+            self._pooled(pyramid, rois, config.roi_pool_size), training)
         flat_classes = tf.reshape(classes, [-1])
         losses['class_loss'] = roi_class_loss(
             class_logits, flat_classes, tf.reshape(roi_weights, [-1]))
@@ -211,9 +222,9 @@ class MaskRCNN(keras.Model):
         n_mask = config.positive_rois_per_image
         mask_rois = rois[:, :n_mask]
         mask_classes = classes[:, :n_mask]
-        mask_logits = self.mask_head(
+        mask_logits = self._mask_head(
             self._pooled(pyramid, mask_rois, config.mask_pool_size),
-            training=training)
+            training)
         targets = mask_targets(gt_masks, mask_rois, matched[:, :n_mask],
                                config.mask_size)
         losses['mask_loss'] = mask_loss(
@@ -235,8 +246,11 @@ class MaskRCNN(keras.Model):
             total = tf.add_n(list(losses.values()))
             if self.losses:
                 total += tf.add_n(self.losses)
+            # under tf.distribute, the replicas' gradients are summed
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled = total / tf.cast(replicas, total.dtype)
         variables = self.trainable_variables
-        gradients = tape.gradient(total, variables)
+        gradients = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(gradients, variables))
         return self._record(losses, total)
 
@@ -269,9 +283,8 @@ class MaskRCNN(keras.Model):
                                            training=False)
         batch = tf.shape(images)[0]
         n_proposals = config.post_nms_proposals_test
-        class_logits, box_deltas = self.box_head(
-            self._pooled(pyramid, proposals, config.roi_pool_size),
-            training=training)
+        class_logits, box_deltas = self._box_head(
+            self._pooled(pyramid, proposals, config.roi_pool_size), training)
         probabilities = tf.reshape(tf.nn.softmax(class_logits),
                                    [batch, n_proposals, -1])
         refined = clip_boxes(
@@ -287,9 +300,9 @@ class MaskRCNN(keras.Model):
             score_threshold=config.detection_score_threshold,
             clip_boxes=False)
         classes = tf.cast(nms.nmsed_classes, tf.int32) + 1
-        mask_logits = self.mask_head(
+        mask_logits = self._mask_head(
             self._pooled(pyramid, nms.nmsed_boxes, config.mask_pool_size),
-            training=training)
+            training)
         masks = tf.sigmoid(self._class_masks(mask_logits, classes))
         size = config.mask_size
         return {'boxes': nms.nmsed_boxes, 'scores': nms.nmsed_scores,

@@ -48,3 +48,17 @@ def tiny_model_dir(tiny_training, tmp_path_factory):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope='session')
+def simulated_datasets(tmp_path_factory):
+    """Small simulated training and validation sets (64 px, 1 band)."""
+    from galseg.simulate import SimulationConfig, simulate_dataset
+
+    config = SimulationConfig(stamp_size=64, n_sources=(1, 3),
+                              half_light_radius=(0.2, 0.8), snr=(30, 300))
+    root = tmp_path_factory.mktemp('simulated')
+    train = simulate_dataset(config, 24, seed=11, out_dir=root / 'train',
+                             shard_size=12)
+    val = simulate_dataset(config, 8, seed=12, out_dir=root / 'val')
+    return {'train': train.path, 'val': val.path}

@@ -1,0 +1,190 @@
+import json
+
+import pytest
+
+from galseg.cli import build_parser, main
+from galseg.train import TrainingConfig, TrainingStage, train
+
+TINY_MODEL = dict(image_size=64, backbone_width=8, fpn_width=16,
+                  box_head_width=32, mask_head_width=16,
+                  pre_nms_proposals_train=200, post_nms_proposals_train=48,
+                  rois_per_image=24, pre_nms_proposals_test=100,
+                  post_nms_proposals_test=30, max_instances=6)
+
+
+def _tiny_config(**changes):
+    values = dict(model=TINY_MODEL, batch_size=4, warmup_steps=2,
+                  checkpoint_every=2, val_scenes=4, eval_scenes=4,
+                  stages=[TrainingStage('heads', 1, 2e-3),
+                          TrainingStage('all', 1, 1e-3)])
+    values.update(changes)
+    return TrainingConfig(**values)
+
+
+@pytest.fixture(scope='module')
+def finished_run(simulated_datasets, tmp_path_factory):
+    """Train, stop after 3 steps, resume to the end; keep both results."""
+    out = tmp_path_factory.mktemp('runs') / 'run'
+    config = _tiny_config()
+    first = train(simulated_datasets['train'], simulated_datasets['val'],
+                  out, config, max_steps=3, progress=False,
+                  command='first session')
+    state_after_first = json.loads((out / 'state.json').read_text())
+    second = train(simulated_datasets['train'], simulated_datasets['val'],
+                   out, resume=True, progress=False,
+                   command='second session')
+    return {'out': out, 'first': first, 'second': second,
+            'state_after_first': state_after_first}
+
+
+def test_interrupted_run_resumes(finished_run):
+    first, second = finished_run['first'], finished_run['second']
+    # 24 scenes in batches of 4: 6 steps per epoch, 2 stages of 1 epoch
+    assert first.total_steps == second.total_steps == 12
+    assert not first.finished and first.step == 3
+    assert finished_run['state_after_first']['step'] == 3
+    assert second.finished and second.step == 12
+    state = json.loads((finished_run['out'] / 'state.json').read_text())
+    assert state['sessions'] == 2
+    assert state['commands'] == ['first session', 'second session']
+    checkpoints = sorted(p.name for p in
+                         (finished_run['out'] / 'checkpoints').glob(
+                             'ckpt-*.index'))
+    assert checkpoints[-1] == 'ckpt-12.index'
+    assert (finished_run['out'] / 'logs').is_dir()
+
+
+def test_export_and_model_card(finished_run):
+    from galseg.engine import load_model
+
+    model_dir = finished_run['second'].model_directory
+    model = load_model(model_dir)
+    assert model.config.image_size == 64
+    card = json.loads((model_dir / 'model_card.json').read_text())
+    assert card['steps'] == 12
+    assert card['images_seen'] == 48
+    assert card['commands'] == ['first session', 'second session']
+    assert card['data'][0]['n_scenes'] == 24
+    assert card['data'][0]['seed'] == 11
+    assert card['wall_time_s'] > 0
+    assert set(card['evaluation']['methods']) >= {'galseg', 'photutils'}
+
+
+def test_final_evaluation_table(finished_run):
+    table = finished_run['second'].evaluation
+    assert list(table['method'][:2]) == ['galseg', 'photutils']
+    assert all(table['n_images'] == 4)
+    assert (finished_run['out'] / 'evaluation.ecsv').is_file()
+    assert (finished_run['out'] / 'plots' / 'gallery.png').is_file()
+
+
+def test_finished_run_resumes_to_nothing(finished_run, simulated_datasets):
+    again = train(simulated_datasets['train'], simulated_datasets['val'],
+                  finished_run['out'], resume=True, progress=False)
+    assert again.finished and again.step == 12
+
+
+def test_existing_run_is_kept(finished_run, simulated_datasets):
+    with pytest.raises(FileExistsError, match='already holds a training run'):
+        train(simulated_datasets['train'], simulated_datasets['val'],
+              finished_run['out'], _tiny_config(), progress=False)
+
+
+def test_resume_nothing(simulated_datasets, tmp_path):
+    with pytest.raises(FileNotFoundError, match='holds no training run'):
+        train(simulated_datasets['train'], simulated_datasets['val'],
+              tmp_path, resume=True)
+
+
+def test_resume_with_another_config(finished_run, simulated_datasets):
+    with pytest.raises(ValueError, match='another training configuration'):
+        train(simulated_datasets['train'], simulated_datasets['val'],
+              finished_run['out'], _tiny_config(batch_size=2), resume=True)
+
+
+@pytest.mark.parametrize('changes, error, match', [
+    ({'batch_size': 0}, ValueError, 'batch_size must be a positive int'),
+    ({'optimizer': 'lbfgs'}, ValueError, 'optimizer must be one of'),
+    ({'strategy': 'tpu'}, ValueError, 'strategy must be one of'),
+    ({'stages': []}, ValueError, 'at least one stage'),
+    ({'stages': [{'trainable': 'rpn', 'epochs': 1,
+                  'learning_rate': 1e-3}]}, ValueError,
+     "trainable must be 'heads' or 'all'"),
+    ({'model': 'resnet18'}, TypeError, 'model must be a dict'),
+    ({'clipnorm': -1.0}, ValueError, 'clipnorm must be a non-negative'),
+])
+def test_bad_training_config(changes, error, match):
+    with pytest.raises(error, match=match):
+        _tiny_config(**changes)
+
+
+def test_training_config_round_trip(tmp_path):
+    config = _tiny_config()
+    path = tmp_path / 'config.json'
+    path.write_text(json.dumps(config.to_dict()))
+    assert TrainingConfig.from_file(path) == config
+    with pytest.raises(ValueError, match='unknown TrainingConfig fields'):
+        TrainingConfig.from_dict({'epochs': 3})
+
+
+def test_stage_parse():
+    assert TrainingStage.parse('all:20:5e-4') == TrainingStage('all', 20.0,
+                                                               5e-4)
+    with pytest.raises(ValueError, match='trainable:epochs:learning_rate'):
+        TrainingStage.parse('all:20')
+    with pytest.raises(ValueError, match='cannot read the numbers'):
+        TrainingStage.parse('all:many:5e-4')
+
+
+def _subparser(name):
+    parser = build_parser()
+    action = next(a for a in parser._actions if a.dest == 'command')
+    return action.choices[name]
+
+
+@pytest.mark.parametrize('name', ['train', 'evaluate'])
+def test_help_documents_every_option(name):
+    sub = _subparser(name)
+    text = sub.format_help()
+    for action in sub._actions:
+        for option in action.option_strings:
+            assert option in text
+        if action.option_strings and action.dest != 'help':
+            assert action.help, f'{action.option_strings} has no help'
+
+
+def test_cli_evaluate(finished_run, simulated_datasets, tmp_path, capsys):
+    table = tmp_path / 'table.ecsv'
+    status = main(['evaluate', '--model', str(finished_run['out']),
+                   '--data', str(simulated_datasets['val']),
+                   '--compare', 'photutils', '--max-scenes', '3',
+                   '--table', str(table), '--quiet'])
+    assert status == 0
+    from astropy.table import Table
+
+    result = Table.read(table)
+    assert list(result['method']) == ['galseg', 'photutils']
+    assert 'AP50' in capsys.readouterr().out
+    # the table is not overwritten without --overwrite
+    assert main(['evaluate', '--model', str(finished_run['out']),
+                 '--data', str(simulated_datasets['val']),
+                 '--compare', 'none', '--table', str(table)]) == 1
+    assert 'already exists' in capsys.readouterr().err
+
+
+def test_cli_evaluate_unknown_baseline(simulated_datasets, capsys):
+    assert main(['evaluate', '--data', str(simulated_datasets['val']),
+                 '--compare', 'sextractor']) == 1
+    assert 'unknown methods' in capsys.readouterr().err
+
+
+def test_cli_train_stops_and_resumes(simulated_datasets, tmp_path, capsys):
+    config = tmp_path / 'config.json'
+    config.write_text(json.dumps(_tiny_config(eval_scenes=0).to_dict()))
+    args = ['train', '--data', str(simulated_datasets['train']), '--val',
+            str(simulated_datasets['val']), '--out', str(tmp_path / 'run'),
+            '--config', str(config), '--quiet']
+    assert main([*args, '--max-steps', '2']) == 0
+    assert 'stopped at step 2 of 12' in capsys.readouterr().out
+    assert main(args) == 1
+    assert 'already holds a training run' in capsys.readouterr().err

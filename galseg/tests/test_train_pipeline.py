@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from galseg.engine import MaskRCNNConfig, masks_to_boxes
+from galseg.normalization import normalize_image
+from galseg.simulate import SimulationConfig, read_dataset, simulate_scene
+from galseg.train.pipeline import scene_to_example, training_dataset
+
+
+@pytest.fixture(scope='module')
+def scene():
+    return simulate_scene(SimulationConfig(stamp_size=64, n_sources=(3, 3)),
+                          seed=5, index=0)
+
+
+def _config(**changes):
+    return MaskRCNNConfig(**{'image_size': 64, 'max_instances': 8,
+                             **changes})
+
+
+def test_example_uses_the_shared_normalisation(scene):
+    example = scene_to_example(scene, _config())
+    assert_array_equal(example['images'], normalize_image(scene.image))
+    keep = scene.footprints.sum(axis=(1, 2)) >= 4
+    n = keep.sum()
+    assert_array_equal(example['gt_masks'][:n], scene.footprints[keep])
+    assert_array_equal(example['gt_classes'][:n], scene.classes[keep])
+    assert np.all(example['gt_classes'][n:] == 0)
+    assert_allclose(example['gt_boxes'][:n], scene.boxes[keep])
+    assert example['gt_masks'].dtype == np.uint8
+
+
+def test_crop_keeps_boxes_consistent():
+    scene = simulate_scene(SimulationConfig(stamp_size=128,
+                                            n_sources=(4, 4)), 1, 2)
+    example = scene_to_example(scene, _config(),
+                               rng=np.random.default_rng(0))
+    assert example['images'].shape == (64, 64, 1)
+    n = (example['gt_classes'] > 0).sum()
+    assert_allclose(example['gt_boxes'][:n],
+                    masks_to_boxes(example['gt_masks'][:n]))
+    assert np.all(example['gt_masks'][:n].sum(axis=(1, 2)) >= 4)
+
+
+def test_small_stamp_is_padded(scene):
+    example = scene_to_example(scene, _config(image_size=96))
+    assert example['images'].shape == (96, 96, 1)
+    assert np.all(example['images'][64:] == 0)
+    assert np.all(example['gt_masks'][:, :, 64:] == 0)
+
+
+def test_augmentation_is_a_symmetry_of_the_square(scene):
+    plain = scene_to_example(scene, _config())
+    candidates = []
+    for k in range(8):
+        image = np.rot90(plain['images'], k % 4, axes=(0, 1))
+        if k >= 4:
+            image = np.flip(image, axis=1)
+        candidates.append(image)
+    seen = set()
+    for seed in range(12):
+        augmented = scene_to_example(scene, _config(),
+                                     rng=np.random.default_rng(seed),
+                                     augment=True)
+        matches = [k for k, c in enumerate(candidates)
+                   if np.array_equal(c, augmented['images'])]
+        assert len(matches) == 1
+        seen.add(matches[0])
+        n = (augmented['gt_classes'] > 0).sum()
+        assert_allclose(augmented['gt_boxes'][:n],
+                        masks_to_boxes(augmented['gt_masks'][:n]))
+    assert len(seen) > 3
+
+
+def test_fresh_noise(scene):
+    plain = scene_to_example(scene, _config())
+    fresh = scene_to_example(scene, _config(), rng=np.random.default_rng(1),
+                             fresh_noise=True)
+    assert not np.array_equal(plain['images'], fresh['images'])
+    assert_array_equal(plain['gt_masks'], fresh['gt_masks'])
+
+
+def test_band_mismatch(scene):
+    with pytest.raises(ValueError, match='the scenes have 1 bands but the '
+                                         'model takes 3'):
+        scene_to_example(scene, _config(n_bands=3))
+
+
+def test_needs_rng_to_augment(scene):
+    with pytest.raises(ValueError, match='need a random generator'):
+        scene_to_example(scene, _config(), augment=True)
+
+
+def test_stream_resumes_exactly(simulated_datasets):
+    scenes = read_dataset(simulated_datasets['train'])
+    config = _config()
+    full = list(training_dataset(scenes, config, batch_size=4,
+                                 seed=3).take(9))
+    resumed = list(training_dataset(scenes, config, batch_size=4, seed=3,
+                                    start_step=7).take(2))
+    for a, b in zip(full[7:], resumed):
+        for key in a:
+            assert_array_equal(a[key].numpy(), b[key].numpy())
+    # a pass over the data (6 batches of 4 = 24 scenes) uses each scene once
+    first_pass = np.concatenate([batch['images'].numpy()
+                                 for batch in full[:6]])
+    assert len({array.tobytes() for array in first_pass}) == 24

@@ -1,0 +1,116 @@
+"""The ``galseg train`` subcommand."""
+
+import shlex
+import sys
+
+DESCRIPTION = ('Train a Mask R-CNN deblender on simulated scenes, with '
+               'checkpoints, resume, TensorBoard logs, export and a final '
+               'evaluation against photutils.')
+
+
+def add_arguments(parser):
+    parser.add_argument('--data', required=True, metavar='DIR',
+                        help='training dataset (from galseg simulate)')
+    parser.add_argument('--val', required=True, metavar='DIR',
+                        help='validation dataset (from galseg simulate)')
+    parser.add_argument('--out', required=True, metavar='RUN',
+                        help='run directory: checkpoints, logs, model/')
+    parser.add_argument('--config', metavar='FILE',
+                        help='JSON or TOML file of TrainingConfig fields, '
+                             'including "model" (MaskRCNNConfig fields); '
+                             'the options below override it')
+    parser.add_argument('--resume', action='store_true',
+                        help='continue the run in --out from its last '
+                             'checkpoint, with the configuration it '
+                             'started with')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace a run that exists in --out')
+    parser.add_argument('--batch-size', type=int, metavar='N',
+                        help='images per step (default 8)')
+    parser.add_argument('--stages', metavar='STAGES',
+                        help='the schedule as comma-separated '
+                             'trainable:epochs:learning_rate, e.g. '
+                             '"heads:15:1e-3,all:20:5e-4" (the default, '
+                             'from the study); "heads" stages freeze the '
+                             'backbone only with --init-model')
+    parser.add_argument('--optimizer', choices=('adamw', 'adam', 'sgd'),
+                        help='optimizer (default adamw)')
+    parser.add_argument('--lr-schedule', choices=('constant', 'cosine'),
+                        help='learning rate after warm-up (default '
+                             'constant)')
+    parser.add_argument('--warmup-steps', type=int, metavar='N',
+                        help='linear warm-up steps per stage (default 100)')
+    parser.add_argument('--clipnorm', type=float, metavar='X',
+                        help='global gradient-norm clipping, 0 for none '
+                             '(default 5)')
+    parser.add_argument('--fresh-noise', action='store_true', default=None,
+                        help='draw a new noise realisation each time a '
+                             'scene is used')
+    parser.add_argument('--no-augment', dest='augment', action='store_false',
+                        default=None,
+                        help='no random flips and rotations')
+    parser.add_argument('--checkpoint-every', type=int, metavar='N',
+                        help='steps between checkpoints (default 200)')
+    parser.add_argument('--seed', type=int, help='random seed (default 0)')
+    parser.add_argument('--eval-scenes', type=int, metavar='N',
+                        help='validation scenes for the final evaluation '
+                             'against photutils, 0 to skip (default 200)')
+    parser.add_argument('--init-model', metavar='MODEL',
+                        help='start from the weights of this model '
+                             'directory or run')
+    parser.add_argument('--strategy',
+                        choices=('default', 'mirrored', 'multiworker'),
+                        help='tf.distribute strategy: one device, all local '
+                             'GPUs, or several machines (TF_CONFIG)')
+    parser.add_argument('--mixed-precision', action='store_true',
+                        default=None, help='compute in bfloat16 (GPUs)')
+    parser.add_argument('--max-steps', type=int, metavar='N',
+                        help='stop with a checkpoint after N steps in total '
+                             '(continue later with --resume)')
+    parser.add_argument('--quiet', action='store_true',
+                        help='no progress bar')
+
+
+_OVERRIDES = {'batch_size': 'batch_size', 'optimizer': 'optimizer',
+              'lr_schedule': 'lr_schedule', 'warmup_steps': 'warmup_steps',
+              'clipnorm': 'clipnorm', 'fresh_noise': 'fresh_noise',
+              'augment': 'augment', 'checkpoint_every': 'checkpoint_every',
+              'seed': 'seed', 'eval_scenes': 'eval_scenes',
+              'init_model': 'init_model', 'strategy': 'strategy',
+              'mixed_precision': 'mixed_precision'}
+
+
+def training_config_from_args(args):
+    """The `TrainingConfig` that the options describe, or `None` for the
+    defaults (and for a resumed run that changes nothing)."""
+    from .trainer import TrainingConfig, TrainingStage
+
+    values = (TrainingConfig.from_file(args.config).to_dict()
+              if args.config else {})
+    for option, field in _OVERRIDES.items():
+        value = getattr(args, option)
+        if value is not None:
+            values[field] = value
+    if args.stages:
+        values['stages'] = [TrainingStage.parse(text.strip())
+                            for text in args.stages.split(',')]
+    return TrainingConfig.from_dict(values) if values else None
+
+
+def run(args):
+    from .trainer import train
+
+    config = training_config_from_args(args)
+    result = train(args.data, args.val, args.out, config=config,
+                   resume=args.resume, overwrite=args.overwrite,
+                   max_steps=args.max_steps, progress=not args.quiet,
+                   command=shlex.join(['galseg', *sys.argv[1:]]))
+    if result.finished:
+        print(f'galseg train: done, {result.step} steps in '
+              f'{result.wall_time:.0f} s; model in {result.model_directory}')
+        if result.evaluation is not None:
+            result.evaluation.pprint(max_width=-1, max_lines=-1)
+    else:
+        print(f'galseg train: stopped at step {result.step} of '
+              f'{result.total_steps}; continue with --resume')
+    return 0

@@ -1,0 +1,222 @@
+"""
+The training input pipeline: simulated scenes to batches for the model.
+
+Each scene is normalised with `galseg.normalize_image`, the very
+function the deblender applies at inference, then cropped or padded to
+the model's input size and augmented with one of the 8 flips and
+rotations of the square.  Example ``j`` of a training stream depends
+only on ``(seed, j)``, so a resumed run sees exactly the examples an
+uninterrupted run would have.
+"""
+
+import numpy as np
+
+from ..normalization import normalize_image
+
+__all__ = ['scene_to_example', 'training_dataset', 'validation_dataset',
+           'example_signature', 'MIN_INSTANCE_PIXELS']
+
+#: instances with fewer visible pixels after cropping are dropped
+MIN_INSTANCE_PIXELS = 4
+
+
+def _dihedral(array, k, axes):
+    """Apply transform ``k`` (0-7) of the square's symmetry group."""
+    array = np.rot90(array, k % 4, axes=axes)
+    if k >= 4:
+        array = np.flip(array, axis=axes[1])
+    return array
+
+
+def _crop_or_pad(array, size, offset, axes):
+    """Cut ``array`` to ``size`` along ``axes`` from ``offset``, padding
+    with zeros where it is smaller."""
+    index = [slice(None)] * array.ndim
+    pad = [(0, 0)] * array.ndim
+    for axis, start in zip(axes, offset):
+        length = array.shape[axis]
+        if length >= size:
+            index[axis] = slice(start, start + size)
+        else:
+            pad[axis] = (0, size - length)
+    return np.pad(array[tuple(index)], pad)
+
+
+def scene_to_example(scene, model_config, rng=None, augment=False,
+                     fresh_noise=False):
+    """
+    Turn a simulated scene into one training example.
+
+    Parameters
+    ----------
+    scene : `~galseg.simulate.Scene`
+        The scene, with ``image``, ``noiseless``, ``noise_sigma`` and
+        ``footprints``.
+    model_config : `~galseg.engine.MaskRCNNConfig`
+        Gives the input size and the largest number of instances.
+    rng : `numpy.random.Generator`, optional
+        Draws the crop position, the augmentation and the fresh noise;
+        without it the crop is centred and nothing random happens.
+    augment : bool, optional
+        Apply a random one of the 8 flips and 90-degree rotations.
+    fresh_noise : bool, optional
+        Replace the noise by a new Gaussian realisation of the same
+        ``noise_sigma``.
+
+    Returns
+    -------
+    example : dict of `~numpy.ndarray`
+        ``images`` (size, size, n_bands), ``gt_boxes``
+        (max_instances, 4), ``gt_classes`` (max_instances,) and
+        ``gt_masks`` (max_instances, size, size), zero-padded.  When a
+        scene has more instances than ``max_instances``, the largest are
+        kept.
+    """
+    from ..engine.boxes import masks_to_boxes
+
+    if (augment or fresh_noise) and rng is None:
+        msg = 'augment and fresh_noise need a random generator (rng)'
+        raise ValueError(msg)
+    if scene.image.shape[0] != model_config.n_bands:
+        msg = (f'the scenes have {scene.image.shape[0]} bands but the '
+               f'model takes {model_config.n_bands}')
+        raise ValueError(msg)
+    image = scene.image
+    if fresh_noise:
+        sigma = np.asarray(scene.noise_sigma, np.float32)[:, None, None]
+        image = scene.noiseless + sigma * rng.standard_normal(
+            scene.noiseless.shape, dtype=np.float32)
+    normalized = normalize_image(image)
+
+    size = model_config.image_size
+    ny, nx = normalized.shape[:2]
+    if rng is None:
+        offset = (max(ny - size, 0) // 2, max(nx - size, 0) // 2)
+    else:
+        offset = (int(rng.integers(0, max(ny - size, 0) + 1)),
+                  int(rng.integers(0, max(nx - size, 0) + 1)))
+    normalized = _crop_or_pad(normalized, size, offset, (0, 1))
+    masks = _crop_or_pad(np.asarray(scene.footprints, bool), size, offset,
+                         (1, 2))
+    classes = np.asarray(scene.classes, np.int32)
+    if augment:
+        k = int(rng.integers(8))
+        normalized = _dihedral(normalized, k, (0, 1))
+        masks = _dihedral(masks, k, (1, 2))
+
+    area = masks.sum(axis=(1, 2))
+    keep = np.flatnonzero(area >= MIN_INSTANCE_PIXELS)
+    keep = keep[np.argsort(-area[keep], kind='stable')]
+    keep = np.sort(keep[:model_config.max_instances])
+    n_max = model_config.max_instances
+    example = {
+        'images': np.ascontiguousarray(normalized, np.float32),
+        'gt_boxes': np.zeros((n_max, 4), np.float32),
+        'gt_classes': np.zeros(n_max, np.int32),
+        'gt_masks': np.zeros((n_max, size, size), np.uint8),
+    }
+    example['gt_boxes'][:len(keep)] = masks_to_boxes(masks[keep])
+    example['gt_classes'][:len(keep)] = classes[keep]
+    example['gt_masks'][:len(keep)] = masks[keep]
+    return example
+
+
+def example_signature(model_config):
+    """The `tf.TensorSpec` of each field of an example."""
+    import tensorflow as tf
+
+    size, n_max = model_config.image_size, model_config.max_instances
+    return {
+        'images': tf.TensorSpec((size, size, model_config.n_bands),
+                                tf.float32),
+        'gt_boxes': tf.TensorSpec((n_max, 4), tf.float32),
+        'gt_classes': tf.TensorSpec((n_max,), tf.int32),
+        'gt_masks': tf.TensorSpec((n_max, size, size), tf.uint8),
+    }
+
+
+def _stream_index(seed, n_scenes, example):
+    """Scene index of example ``example`` of a shuffled stream: each
+    pass over the data is a fresh permutation."""
+    epoch, position = divmod(example, n_scenes)
+    return int(np.random.default_rng([seed, epoch]).permutation(n_scenes)
+               [position])
+
+
+def training_dataset(scenes, model_config, batch_size, seed=0, start_step=0,
+                     augment=True, fresh_noise=False):
+    """
+    An endless, shuffled, augmented stream of training batches.
+
+    Batch ``k`` holds examples ``k * batch_size`` to
+    ``(k + 1) * batch_size - 1`` of the stream; each pass over the
+    scenes is a new permutation drawn from ``(seed, pass)``, and each
+    example's crop, augmentation and noise from ``(seed, example)``.
+
+    Parameters
+    ----------
+    scenes : `~galseg.simulate.SimulatedDataset` or sequence of Scene
+        The training scenes, read as they are needed.
+    model_config : `~galseg.engine.MaskRCNNConfig`
+    batch_size : int
+    seed : int, optional
+    start_step : int, optional
+        Index of the first batch (to resume a run).
+    augment, fresh_noise : bool, optional
+        See `scene_to_example`.
+
+    Returns
+    -------
+    dataset : `tf.data.Dataset`
+        Batches (dicts of tensors), prefetched.
+    """
+    import tensorflow as tf
+
+    n_scenes = len(scenes)
+    if n_scenes == 0:
+        msg = 'the training data hold no scenes'
+        raise ValueError(msg)
+
+    def generate():
+        example = start_step * batch_size
+        while True:
+            scene = scenes[_stream_index(seed, n_scenes, example)]
+            rng = np.random.default_rng([seed, example, 1])
+            yield scene_to_example(scene, model_config, rng, augment,
+                                   fresh_noise)
+            example += 1
+
+    dataset = tf.data.Dataset.from_generator(
+        generate, output_signature=example_signature(model_config))
+    return dataset.batch(batch_size, drop_remainder=True).prefetch(
+        tf.data.AUTOTUNE)
+
+
+def validation_dataset(scenes, model_config, batch_size, max_scenes=None):
+    """
+    The validation scenes in order, centred and without augmentation.
+
+    Parameters
+    ----------
+    scenes : `~galseg.simulate.SimulatedDataset` or sequence of Scene
+    model_config : `~galseg.engine.MaskRCNNConfig`
+    batch_size : int
+    max_scenes : int, optional
+        Use only the first ``max_scenes`` scenes.
+
+    Returns
+    -------
+    dataset : `tf.data.Dataset`
+    """
+    import tensorflow as tf
+
+    n_scenes = len(scenes) if max_scenes is None else min(len(scenes),
+                                                          max_scenes)
+
+    def generate():
+        for index in range(n_scenes):
+            yield scene_to_example(scenes[index], model_config)
+
+    dataset = tf.data.Dataset.from_generator(
+        generate, output_signature=example_signature(model_config))
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

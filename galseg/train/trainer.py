@@ -1,0 +1,722 @@
+"""
+Training runs: schedule, checkpoints, resume, logs and export.
+
+A run lives in one directory::
+
+    RUN/
+      training_config.json   what is trained, on what data, how
+      state.json             the step reached, the stage, the wall time
+      checkpoints/           model and optimizer state (tf.train)
+      logs/                  TensorBoard logs
+      model/                 the exported model, once the run is done
+      evaluation.ecsv        galseg next to photutils on validation data
+"""
+
+import dataclasses
+import json
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..utils import atomic_output
+
+__all__ = ['TrainingConfig', 'TrainingStage', 'train', 'TrainingRun',
+           'STRATEGIES', 'OPTIMIZERS']
+
+STRATEGIES = ('default', 'mirrored', 'multiworker')
+OPTIMIZERS = ('adamw', 'adam', 'sgd')
+_LR_SCHEDULES = ('constant', 'cosine')
+_RUN_FILES = ('training_config.json', 'state.json', 'checkpoints', 'logs',
+              'model', 'evaluation.ecsv', 'plots')
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingStage:
+    """
+    One stage of the training schedule.
+
+    Parameters
+    ----------
+    trainable : {'heads', 'all'}
+        Which layers train: ``'heads'`` freezes the ResNet backbone.
+    epochs : float
+        Passes over the training scenes.
+    learning_rate : float
+        Peak learning rate of the stage.
+    """
+
+    trainable: str
+    epochs: float
+    learning_rate: float
+
+    def __post_init__(self):
+        if self.trainable not in ('heads', 'all'):
+            msg = ("stage trainable must be 'heads' or 'all', got "
+                   f'{self.trainable!r}')
+            raise ValueError(msg)
+        if not (isinstance(self.epochs, (int, float)) and self.epochs > 0):
+            msg = f'stage epochs must be a positive number, got {self.epochs!r}'
+            raise ValueError(msg)
+        if not (isinstance(self.learning_rate, (int, float))
+                and 0 < self.learning_rate < 1):
+            msg = ('stage learning_rate must be in (0, 1), got '
+                   f'{self.learning_rate!r}')
+            raise ValueError(msg)
+
+    @classmethod
+    def parse(cls, text):
+        """Parse ``'trainable:epochs:learning_rate'``, e.g. ``'all:20:5e-4'``."""
+        parts = text.split(':')
+        if len(parts) != 3:
+            msg = ("a stage is written 'trainable:epochs:learning_rate', "
+                   f'got {text!r}')
+            raise ValueError(msg)
+        try:
+            return cls(parts[0], float(parts[1]), float(parts[2]))
+        except ValueError as exc:
+            if 'stage' in str(exc):
+                raise
+            msg = f'cannot read the numbers of stage {text!r}'
+            raise ValueError(msg) from None
+
+
+#: The original study's schedule: heads 15 epochs at 1e-3, then all
+#: layers 20 epochs at 5e-4.
+STUDY_STAGES = (TrainingStage('heads', 15, 1e-3),
+                TrainingStage('all', 20, 5e-4))
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """
+    How to train a model.
+
+    Parameters
+    ----------
+    model : dict
+        `~galseg.engine.MaskRCNNConfig` fields; ``n_bands`` is taken
+        from the data.
+    batch_size : int
+        Images per training step (over all replicas).
+    stages : tuple of `TrainingStage`
+        The schedule; by default the study's two stages (heads, then
+        all layers).  A ``'heads'`` stage freezes the backbone only when
+        the run starts from a trained model (``init_model``): a randomly
+        initialised backbone would stay random, so without
+        ``init_model`` every stage trains all layers.
+    optimizer : {'adamw', 'adam', 'sgd'}
+        The optimizer (SGD with Nesterov momentum ``momentum``).
+    weight_decay : float
+        Decoupled weight decay (AdamW and SGD).
+    momentum : float
+        SGD momentum.
+    warmup_steps : int
+        Linear learning-rate warm-up at the start of each stage.
+    lr_schedule : {'constant', 'cosine'}
+        After warm-up: constant, or cosine decay to 5 percent.
+    clipnorm : float
+        Global gradient-norm clipping (0 for none).
+    augment : bool
+        Random flips and 90-degree rotations.
+    fresh_noise : bool
+        A new noise realisation each time a scene is used.
+    checkpoint_every : int
+        Steps between checkpoints (there is one at each epoch end too).
+    log_every : int
+        Steps between TensorBoard entries.
+    seed : int
+        Seeds the weights, the data order and the augmentation.
+    val_scenes : int
+        Validation scenes for the per-epoch validation loss.
+    eval_scenes : int
+        Validation scenes for the final evaluation against photutils
+        (0 to skip it).
+    strategy : {'default', 'mirrored', 'multiworker'}
+        The `tf.distribute` strategy: one device, all local GPUs
+        (``MirroredStrategy``), or several machines
+        (``MultiWorkerMirroredStrategy``, configured by ``TF_CONFIG``).
+    mixed_precision : bool
+        Compute in bfloat16 (for GPUs).
+    init_model : str or None
+        A model directory (or run) whose weights start the training.
+    """
+
+    model: dict = dataclasses.field(default_factory=dict)
+    batch_size: int = 8
+    stages: tuple = STUDY_STAGES
+    optimizer: str = 'adamw'
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    warmup_steps: int = 100
+    lr_schedule: str = 'constant'
+    clipnorm: float = 5.0
+    augment: bool = True
+    fresh_noise: bool = False
+    checkpoint_every: int = 200
+    log_every: int = 20
+    seed: int = 0
+    val_scenes: int = 256
+    eval_scenes: int = 200
+    strategy: str = 'default'
+    mixed_precision: bool = False
+    init_model: str = None
+
+    def __post_init__(self):
+        stages = tuple(stage if isinstance(stage, TrainingStage)
+                       else TrainingStage(**stage) for stage in self.stages)
+        if not stages:
+            msg = 'stages must hold at least one stage'
+            raise ValueError(msg)
+        object.__setattr__(self, 'stages', stages)
+        if not isinstance(self.model, dict):
+            msg = f'model must be a dict, got {type(self.model).__name__}'
+            raise TypeError(msg)
+        for name in ('batch_size', 'checkpoint_every', 'log_every'):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) \
+                    or value < 1:
+                msg = f'{name} must be a positive int, got {value!r}'
+                raise ValueError(msg)
+        for name in ('warmup_steps', 'seed', 'val_scenes', 'eval_scenes'):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) \
+                    or value < 0:
+                msg = f'{name} must be a non-negative int, got {value!r}'
+                raise ValueError(msg)
+        for name, choices in (('optimizer', OPTIMIZERS),
+                              ('strategy', STRATEGIES),
+                              ('lr_schedule', _LR_SCHEDULES)):
+            if getattr(self, name) not in choices:
+                msg = (f'{name} must be one of {choices}, got '
+                       f'{getattr(self, name)!r}')
+                raise ValueError(msg)
+        for name in ('weight_decay', 'momentum', 'clipnorm'):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and value >= 0):
+                msg = f'{name} must be a non-negative number, got {value!r}'
+                raise ValueError(msg)
+
+    def model_config(self, n_bands):
+        """The `~galseg.engine.MaskRCNNConfig` of the model to train."""
+        from ..engine.config import MaskRCNNConfig
+
+        return MaskRCNNConfig.from_dict({**self.model, 'n_bands': n_bands})
+
+    def to_dict(self):
+        """The configuration as a JSON-serialisable dict."""
+        values = dataclasses.asdict(self)
+        values['stages'] = [dataclasses.asdict(stage)
+                            for stage in self.stages]
+        return values
+
+    @classmethod
+    def from_dict(cls, values):
+        """Make a configuration from a dict, as written by `to_dict`."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            msg = f'unknown TrainingConfig fields: {unknown}'
+            raise ValueError(msg)
+        return cls(**values)
+
+    @classmethod
+    def from_file(cls, path):
+        """Read a configuration from a JSON or TOML file."""
+        path = Path(path)
+        if not path.is_file():
+            msg = f'training config file {path} not found'
+            raise FileNotFoundError(msg)
+        if path.suffix == '.toml':
+            import tomllib
+
+            values = tomllib.loads(path.read_text())
+        else:
+            try:
+                values = json.loads(path.read_text())
+            except json.JSONDecodeError as exc:
+                msg = f'{path} is not valid JSON: {exc}'
+                raise ValueError(msg) from None
+        return cls.from_dict(values)
+
+
+@dataclasses.dataclass
+class TrainingRun:
+    """
+    What `train` did.
+
+    Attributes
+    ----------
+    directory : `~pathlib.Path`
+        The run directory.
+    step : int
+        Training steps done (over all sessions of the run).
+    total_steps : int
+        Steps of the whole schedule.
+    finished : bool
+        Whether the schedule was completed and the model exported.
+    wall_time : float
+        Seconds spent training, over all sessions.
+    evaluation : `~astropy.table.Table` or None
+        The final evaluation table.
+    """
+
+    directory: Path
+    step: int
+    total_steps: int
+    finished: bool
+    wall_time: float
+    evaluation: object = None
+
+    @property
+    def model_directory(self):
+        """Where the exported model is."""
+        return self.directory / 'model'
+
+
+def _write_json(path, values, overwrite=True):
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        tmp.write_text(json.dumps(values, indent=2, default=str) + '\n')
+
+
+def _prepare_run(out, config, data_paths, resume, overwrite):
+    """Create, reuse or refuse the run directory; return the config
+    the run uses."""
+    out = Path(out)
+    config_path = out / 'training_config.json'
+    if resume:
+        if not config_path.exists():
+            msg = f'{out} holds no training run to resume'
+            raise FileNotFoundError(msg)
+        saved = json.loads(config_path.read_text())
+        if saved['data'] != data_paths:
+            msg = (f'the run in {out} was trained on {saved["data"]}, not '
+                   f'on {data_paths}')
+            raise ValueError(msg)
+        saved_config = TrainingConfig.from_dict(saved['training'])
+        if config is not None and config != saved_config:
+            msg = (f'the run in {out} was started with another training '
+                   'configuration; resume it without changing it')
+            raise ValueError(msg)
+        return saved_config
+    existing = [name for name in _RUN_FILES if (out / name).exists()]
+    if existing:
+        if not overwrite:
+            msg = (f'{out} already holds a training run ({existing[0]}); '
+                   'use resume (--resume) to continue it or overwrite '
+                   '(--overwrite) to start again')
+            raise FileExistsError(msg)
+        for name in existing:
+            path = out / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    config = config or TrainingConfig()
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(config_path, {'training': config.to_dict(),
+                              'data': data_paths})
+    return config
+
+
+def _make_strategy(name):
+    import tensorflow as tf
+
+    if name == 'mirrored':
+        return tf.distribute.MirroredStrategy()
+    if name == 'multiworker':
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _learning_rate(stage, config, stage_steps):
+    import keras
+
+    warmup = min(config.warmup_steps, max(stage_steps // 4, 1))
+    peak = stage.learning_rate
+    cosine = config.lr_schedule == 'cosine'
+
+    @keras.saving.register_keras_serializable('galseg')
+    class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            step = keras.ops.cast(step, 'float32')
+            ramp = peak * keras.ops.minimum(1.0, (step + 1.0) / warmup)
+            if not cosine:
+                return ramp
+            progress = keras.ops.clip((step - warmup)
+                                      / max(stage_steps - warmup, 1), 0, 1)
+            decay = 0.05 + 0.95 * 0.5 * (1 + keras.ops.cos(math.pi
+                                                            * progress))
+            return ramp * decay
+
+        def get_config(self):
+            return {}
+
+    return WarmupSchedule()
+
+
+def _make_optimizer(stage, config, stage_steps):
+    import keras
+
+    learning_rate = _learning_rate(stage, config, stage_steps)
+    clip = {'global_clipnorm': config.clipnorm} if config.clipnorm else {}
+    if config.optimizer == 'sgd':
+        return keras.optimizers.SGD(learning_rate, momentum=config.momentum,
+                                    nesterov=True,
+                                    weight_decay=config.weight_decay or None,
+                                    **clip)
+    if config.optimizer == 'adam':
+        return keras.optimizers.Adam(learning_rate, **clip)
+    return keras.optimizers.AdamW(learning_rate,
+                                  weight_decay=config.weight_decay, **clip)
+
+
+def _stage_bounds(config, steps_per_epoch):
+    """First step of each stage, and the total, as a list."""
+    bounds = [0]
+    for stage in config.stages:
+        bounds.append(bounds[-1] + max(1, round(stage.epochs
+                                                * steps_per_epoch)))
+    return bounds
+
+
+def _model_card(run_dir, config, model_config, data_info, state,
+                evaluation):
+    import keras
+    import tensorflow as tf
+
+    from .. import __version__
+
+    card = {
+        'name': run_dir.name,
+        'galseg_version': __version__,
+        'tensorflow_version': tf.__version__,
+        'keras_version': keras.__version__,
+        'commands': state['commands'],
+        'training': config.to_dict(),
+        'model': model_config.to_dict(),
+        'data': data_info,
+        'seed': config.seed,
+        'steps': state['step'],
+        'images_seen': state['step'] * config.batch_size,
+        'wall_time_s': round(state['wall_time'], 1),
+        'sessions': state['sessions'],
+    }
+    if evaluation is not None:
+        card['evaluation'] = {
+            'scenes': int(evaluation['n_images'][0]),
+            'methods': {row['method']: {name: _plain(row[name])
+                                        for name in evaluation.colnames
+                                        if name != 'method'}
+                        for row in evaluation}}
+    return card
+
+
+def _plain(value):
+    value = np.asarray(value).item()
+    return None if isinstance(value, float) and not math.isfinite(value) \
+        else value
+
+
+def _data_info(name, dataset):
+    return {'role': name, 'path': str(Path(dataset.path).resolve()),
+            'n_scenes': len(dataset), 'seed': dataset.seed,
+            'dataset_id': dataset.manifest.get('dataset_id'),
+            'config': dataset.manifest.get('config')}
+
+
+def train(data, val, out, config=None, resume=False, overwrite=False,
+          max_steps=None, progress=True, command=None):
+    """
+    Train (or resume training) a Mask R-CNN on simulated scenes.
+
+    Parameters
+    ----------
+    data, val : str or `~pathlib.Path`
+        Dataset directories written by `galseg.simulate.simulate_dataset`
+        for training and validation.
+    out : str or `~pathlib.Path`
+        The run directory.
+    config : `TrainingConfig`, optional
+        How to train; the defaults otherwise.  A resumed run keeps the
+        configuration it started with.
+    resume : bool, optional
+        Continue the run in ``out`` from its last checkpoint.
+    overwrite : bool, optional
+        Replace a run that exists in ``out``.
+    max_steps : int, optional
+        Stop (with a checkpoint) once this many steps are done in total;
+        run again with ``resume=True`` to go on.
+    progress : bool, optional
+        Show a progress bar.
+    command : str, optional
+        The command line, for the model card.
+
+    Returns
+    -------
+    run : `TrainingRun`
+
+    Raises
+    ------
+    FileExistsError
+        If ``out`` holds a run and neither ``resume`` nor ``overwrite``
+        is set.
+    ValueError
+        If the data do not suit the model or the run.
+    """
+    from ..simulate import read_dataset
+
+    if max_steps is not None and (isinstance(max_steps, bool)
+                                  or not isinstance(max_steps, int)
+                                  or max_steps < 1):
+        msg = f'max_steps must be a positive int, got {max_steps!r}'
+        raise ValueError(msg)
+    if config is not None and not isinstance(config, TrainingConfig):
+        msg = ('config must be a TrainingConfig, got '
+               f'{type(config).__name__}')
+        raise TypeError(msg)
+    train_data = read_dataset(data)
+    val_data = read_dataset(val)
+    if list(train_data.config.bands) != list(val_data.config.bands):
+        msg = (f'training bands {train_data.config.bands} differ from '
+               f'validation bands {val_data.config.bands}')
+        raise ValueError(msg)
+    data_paths = {'train': str(Path(data).resolve()),
+                  'val': str(Path(val).resolve())}
+    out = Path(out)
+    config = _prepare_run(out, config, data_paths, resume, overwrite)
+    model_config = config.model_config(len(train_data.config.bands))
+    command = command or ' '.join(sys.argv)
+    return _Trainer(out, config, model_config, train_data, val_data,
+                    progress, command).run(max_steps)
+
+
+class _Trainer:
+    """The training loop of one session of a run."""
+
+    def __init__(self, out, config, model_config, train_data, val_data,
+                 progress, command):
+        self.out = out
+        self.config = config
+        self.model_config = model_config
+        self.train_data = train_data
+        self.val_data = val_data
+        self.progress = progress
+        self.command = command
+        self._test_step = None
+        self.steps_per_epoch = math.ceil(len(train_data) / config.batch_size)
+        self.bounds = _stage_bounds(config, self.steps_per_epoch)
+        state_path = out / 'state.json'
+        self.state = (json.loads(state_path.read_text())
+                      if state_path.exists()
+                      else {'step': 0, 'stage': 0, 'wall_time': 0.0,
+                            'sessions': 0, 'finished': False})
+
+    # --- setup -------------------------------------------------------------
+    def _build(self):
+        import keras
+        import tensorflow as tf
+
+        from ..engine import MaskRCNN, load_model
+
+        keras.utils.set_random_seed(self.config.seed)
+        if self.config.mixed_precision:
+            keras.mixed_precision.set_global_policy('mixed_bfloat16')
+        self.strategy = _make_strategy(self.config.strategy)
+        with self.strategy.scope():
+            self.model = MaskRCNN(self.model_config)
+            if self.config.init_model and self.state['step'] == 0:
+                init = Path(self.config.init_model)
+                init = init / 'model' if (init / 'model').is_dir() else init
+                source = load_model(init)
+                if source.config != self.model_config:
+                    msg = (f'init_model {init} has another configuration '
+                           'than the model to train')
+                    raise ValueError(msg)
+                self.model.set_weights(source.get_weights())
+            self.step_variable = tf.Variable(self.state['step'],
+                                             dtype=tf.int64, trainable=False)
+        self.writer = tf.summary.create_file_writer(str(self.out / 'logs'))
+
+    def _checkpoint(self, optimizer):
+        import tensorflow as tf
+
+        checkpoint = tf.train.Checkpoint(model=self.model,
+                                         optimizer=optimizer,
+                                         step=self.step_variable)
+        return tf.train.CheckpointManager(checkpoint,
+                                          self.out / 'checkpoints',
+                                          max_to_keep=2)
+
+    def _save(self, manager, stage_index, started):
+        self.state['step'] = int(self.step_variable.numpy())
+        self.state['stage'] = stage_index
+        self.state['wall_time'] += time.perf_counter() - started[0]
+        started[0] = time.perf_counter()
+        manager.save(checkpoint_number=self.state['step'])
+        _write_json(self.out / 'state.json', self.state)
+
+    # --- the loop ----------------------------------------------------------
+    def run(self, max_steps):
+        import tensorflow as tf
+        from tqdm.auto import tqdm
+
+        from .pipeline import training_dataset, validation_dataset
+
+        total = self.bounds[-1]
+        if self.state['finished']:
+            return TrainingRun(self.out, self.state['step'], total, True,
+                               self.state['wall_time'])
+        self._build()
+        self.state['sessions'] += 1
+        self.state.setdefault('commands', []).append(self.command)
+        started = [time.perf_counter()]
+        step = self.state['step']
+        val_batches = validation_dataset(self.val_data, self.model_config,
+                                         self.config.batch_size,
+                                         self.config.val_scenes)
+        bar = tqdm(total=total, initial=step, disable=not self.progress,
+                   desc='training', unit='step')
+        stopped = False
+        for stage_index, stage in enumerate(self.config.stages):
+            first, last = self.bounds[stage_index], self.bounds[stage_index + 1]
+            if step >= last:
+                continue
+            trainable = stage.trainable if self.config.init_model else 'all'
+            with self.strategy.scope():
+                self.model.set_trainable(trainable)
+                optimizer = _make_optimizer(stage, self.config, last - first)
+                self.model.compile(optimizer=optimizer)
+                optimizer.build(self.model.trainable_variables)
+            manager = self._checkpoint(optimizer)
+            if manager.latest_checkpoint and step > 0:
+                self._restore(manager, stage_index)
+                step = int(self.step_variable.numpy())
+            train_step = self._step_function()
+            batches = training_dataset(
+                self.train_data, self.model_config, self.config.batch_size,
+                seed=self.config.seed, start_step=step,
+                augment=self.config.augment,
+                fresh_noise=self.config.fresh_noise)
+            if self.config.strategy != 'default':
+                batches = self.strategy.experimental_distribute_dataset(
+                    batches)
+            for batch in batches:
+                logs = train_step(batch)
+                step += 1
+                self.step_variable.assign(step)
+                bar.update(1)
+                if step % self.config.log_every == 0 or step == last:
+                    self._log(logs, optimizer, step)
+                    bar.set_postfix(loss=f'{float(logs["loss"]):.3f}')
+                end_of_epoch = step % self.steps_per_epoch == 0
+                if end_of_epoch or step == last:
+                    self._validate(val_batches, step)
+                if (end_of_epoch or step == last
+                        or step % self.config.checkpoint_every == 0):
+                    self._save(manager, stage_index, started)
+                if max_steps is not None and step >= max_steps \
+                        and step < total:
+                    self._save(manager, stage_index, started)
+                    stopped = True
+                if stopped or step >= last:
+                    break
+            if stopped:
+                break
+        bar.close()
+        evaluation = None
+        if not stopped:
+            evaluation = self._export()
+        return TrainingRun(self.out, self.state['step'], total,
+                           self.state['finished'], self.state['wall_time'],
+                           evaluation)
+
+    def _restore(self, manager, stage_index):
+        """Restore the last checkpoint; the optimizer state only if it
+        belongs to this stage (a new stage starts a fresh optimizer)."""
+        import tensorflow as tf
+
+        if self.state['stage'] == stage_index:
+            manager.checkpoint.restore(
+                manager.latest_checkpoint).assert_existing_objects_matched()
+        else:
+            tf.train.Checkpoint(model=self.model,
+                                step=self.step_variable).restore(
+                manager.latest_checkpoint).expect_partial()
+
+    def _step_function(self):
+        import tensorflow as tf
+
+        model = self.model
+        strategy = self.strategy
+        if self.config.strategy == 'default':
+            return tf.function(model.train_step)
+
+        @tf.function
+        def distributed_step(batch):
+            logs = strategy.run(model.train_step, args=(batch,))
+            return {name: strategy.reduce('MEAN', value, axis=None)
+                    for name, value in logs.items()}
+
+        return distributed_step
+
+    def _log(self, logs, optimizer, step):
+        import tensorflow as tf
+
+        with self.writer.as_default(step=step):
+            for name, value in logs.items():
+                tf.summary.scalar(f'train/{name}', value)
+            tf.summary.scalar('train/learning_rate',
+                              optimizer.learning_rate)
+        for tracker in self.model.loss_trackers:
+            tracker.reset_state()
+
+    def _validate(self, val_batches, step):
+        import tensorflow as tf
+
+        for tracker in self.model.loss_trackers:
+            tracker.reset_state()
+        if self._test_step is None:
+            self._test_step = tf.function(self.model.test_step)
+        logs = {}
+        for batch in val_batches:
+            logs = self._test_step(batch)
+        with self.writer.as_default(step=step):
+            for name, value in logs.items():
+                tf.summary.scalar(f'val/{name}', value)
+        self.state.setdefault('val_loss', {})[str(step)] = float(
+            logs['loss']) if logs else None
+        for tracker in self.model.loss_trackers:
+            tracker.reset_state()
+
+    def _export(self):
+        from ..engine import save_model
+
+        self.state['finished'] = True
+        _write_json(self.out / 'state.json', self.state)
+        data_info = [_data_info('train', self.train_data),
+                     _data_info('validation', self.val_data)]
+        card = _model_card(self.out, self.config, self.model_config,
+                           data_info, self.state, None)
+        save_model(self.model, self.out / 'model', model_card=card,
+                   overwrite=True)
+        evaluation = None
+        if self.config.eval_scenes:
+            evaluation = self._evaluate()
+            card = _model_card(self.out, self.config, self.model_config,
+                               data_info, self.state, evaluation)
+            _write_json(self.out / 'model' / 'model_card.json', card)
+        return evaluation
+
+    def _evaluate(self):
+        from ..deblender import MaskRCNNDeblender
+        from .evaluate import default_methods, evaluate, write_evaluation
+
+        deblender = MaskRCNNDeblender(model=self.model)
+        result = evaluate(self.val_data, default_methods(deblender),
+                          plots_dir=self.out / 'plots',
+                          max_scenes=self.config.eval_scenes,
+                          progress=self.progress, overwrite=True)
+        write_evaluation(result, self.out / 'evaluation.ecsv',
+                         overwrite=True)
+        return result.table
