@@ -20,7 +20,7 @@ except ImportError:  # running from a source tree that was never built
 
 from .normalization import *  # noqa: F401,F403
 
-__all__ = ['__version__']
+__all__ = ['__version__', 'MaskRCNNDeblender', 'DeblendResult']
 __all__ += normalization.__all__  # noqa: F405
 
 

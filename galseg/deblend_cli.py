@@ -100,17 +100,14 @@ def run(args):
             raise CommandError(msg)
         outputs = {'segmentation': args.segmentation,
                    'catalog': args.catalog, 'plot': args.plot}
-        # Fail before the (slow) deblending when an output is in the way.
+        # Fail before the (slow) model loading when an output is in the
+        # way or the image cannot be read.
         _check_outputs(outputs, args.overwrite)
+        nddata = _read(args.images[0], hdu)
         deblender = _make_deblender(args.model, settings)
-        try:
-            n_sources = deblend_file(args.images[0], outputs, deblender,
-                                     hdu=hdu, overwrite=args.overwrite)
-        except OSError as exc:
-            if isinstance(exc, (FileNotFoundError, FileExistsError)):
-                raise
-            msg = f'cannot read {args.images[0]}: {exc}'
-            raise CommandError(msg) from exc
+        n_sources = deblend_file(args.images[0], outputs, deblender,
+                                 hdu=hdu, overwrite=args.overwrite,
+                                 nddata=nddata)
         _report(args.images[0], n_sources, outputs)
         return 0
 
@@ -123,9 +120,11 @@ def run(args):
         raise CommandError(msg)
     jobs = _outdir_jobs(args.images, Path(args.outdir), args.plots)
     # Check the model and the settings once, before any image.
-    _make_deblender(args.model, settings)
+    deblender = _make_deblender(args.model, settings)
+    if args.scheduler is not None or args.workers > 1:
+        deblender = None  # each worker thread loads its own
     results = _run_dask(jobs, args.model, settings, hdu, args.overwrite,
-                        args.scheduler, args.workers)
+                        args.scheduler, args.workers, deblender)
     failed = 0
     for (image, outputs), (n_sources, error) in zip(jobs, results):
         if error is None:
@@ -147,6 +146,20 @@ def _parse_hdu(hdu):
         return int(hdu)
     except ValueError:
         return hdu
+
+
+def _read(image, hdu):
+    """Read a FITS image, reporting unreadable files as one line."""
+    from .cli import CommandError
+    from .deblender import read_fits_image
+
+    try:
+        return read_fits_image(image, hdu=hdu)
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        msg = f'cannot read {image}: {exc}'
+        raise CommandError(msg) from exc
 
 
 def _check_outputs(outputs, overwrite):
@@ -192,12 +205,17 @@ def _outdir_jobs(images, outdir, plots):
     return jobs
 
 
-def _run_dask(jobs, model, settings, hdu, overwrite, scheduler, workers):
-    """Deblend every job through Dask; one result per job."""
+def _run_dask(jobs, model, settings, hdu, overwrite, scheduler, workers,
+              deblender=None):
+    """
+    Deblend every job through Dask; one result per job.
+
+    ``deblender`` is shared by the tasks when given (one local worker).
+    """
     import dask
 
     tasks = [dask.delayed(_deblend_task, pure=False)(
-        image, outputs, model, settings, hdu, overwrite)
+        image, outputs, model, settings, hdu, overwrite, deblender)
         for image, outputs in jobs]
     if scheduler is None:
         return dask.compute(*tasks, scheduler='threads',
@@ -212,20 +230,24 @@ def _run_dask(jobs, model, settings, hdu, overwrite, scheduler, workers):
 _DEBLENDERS = threading.local()
 
 
-def _deblend_task(image, outputs, model, settings, hdu, overwrite):
+def _deblend_task(image, outputs, model, settings, hdu, overwrite,
+                  deblender=None):
     """Deblend one file; return ``(n_sources, None)`` or ``(None, error)``."""
     try:
-        cache = _DEBLENDERS.__dict__.setdefault('cache', {})
-        key = (str(model), tuple(sorted(settings.items())))
-        if key not in cache:
-            cache[key] = _make_deblender(model, settings)
-        return deblend_file(image, outputs, cache[key], hdu=hdu,
+        if deblender is None:
+            cache = _DEBLENDERS.__dict__.setdefault('cache', {})
+            key = (str(model), tuple(sorted(settings.items())))
+            if key not in cache:
+                cache[key] = _make_deblender(model, settings)
+            deblender = cache[key]
+        return deblend_file(image, outputs, deblender, hdu=hdu,
                             overwrite=overwrite), None
     except Exception as exc:  # one bad file must not stop the others
         return None, f'{type(exc).__name__}: {exc}'
 
 
-def deblend_file(image, outputs, deblender, hdu=None, overwrite=False):
+def deblend_file(image, outputs, deblender, hdu=None, overwrite=False,
+                 nddata=None):
     """
     Deblend one FITS image and write the requested outputs.
 
@@ -241,6 +263,9 @@ def deblend_file(image, outputs, deblender, hdu=None, overwrite=False):
         The HDU of the image; by default the first with image data.
     overwrite : bool, optional
         Whether existing outputs may be replaced.
+    nddata : `~astropy.nddata.NDData`, optional
+        The image, when it was already read with
+        `~galseg.deblender.read_fits_image`.
 
     Returns
     -------
@@ -258,7 +283,8 @@ def deblend_file(image, outputs, deblender, hdu=None, overwrite=False):
     from .deblender import read_fits_image
 
     _check_outputs(outputs, overwrite)
-    nddata = read_fits_image(image, hdu=hdu)
+    if nddata is None:
+        nddata = read_fits_image(image, hdu=hdu)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', NoDetectionsWarning)
         result = deblender.deblend(nddata)

@@ -15,7 +15,7 @@ from .result import DeblendResult
 from .tiling import (extract_tile, make_tiles, merge_tile_detections,
                      suppress_duplicates, tile_detections)
 
-__all__ = ['MaskRCNNDeblender', 'DeblendResult']
+__all__ = ['MaskRCNNDeblender', 'DeblendResult', 'read_fits_image']
 
 #: Where the bundled default model lives (shipped by a later release).
 DEFAULT_MODEL_DIR = Path(__file__).parent / 'models' / 'default'
@@ -160,9 +160,10 @@ class MaskRCNNDeblender:
 
         Parameters
         ----------
-        data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`, str or `~pathlib.Path`
+        data : array_like, `~astropy.nddata.NDData` or path
             The image: 2-D ``(ny, nx)`` for one band or 3-D
-            ``(n_bands, ny, nx)``.  An `~astropy.nddata.NDData` (or
+            ``(n_bands, ny, nx)``, possibly an
+            `~astropy.units.Quantity`.  An `~astropy.nddata.NDData` (or
             `~astropy.nddata.CCDData`) gives its mask, its uncertainty
             (as ``error``; it must convert to a standard deviation), its
             WCS and its unit; a path is read as a FITS file (the first
@@ -452,8 +453,7 @@ def _unpack_input(data, mask, error, background, wcs):
 
     Returns a namespace with ``data`` (float64), ``bad`` (bool mask of
     ``data``'s shape, masked or non-finite), ``error`` (or `None`),
-    ``background`` (broadcastable, or `None`), ``wcs``, ``unit`` and
-    ``ndim`` (of the input).
+    ``background`` (broadcastable, or `None`), ``wcs`` and ``unit``.
     """
     from astropy import units as u
     from astropy.nddata import NDData
@@ -488,8 +488,7 @@ def _unpack_input(data, mask, error, background, wcs):
             and getattr(wcs, 'has_celestial', False):
         wcs = wcs.celestial
     return SimpleNamespace(data=values, bad=bad, error=error,
-                           background=background, wcs=wcs, unit=unit,
-                           ndim=len(shape))
+                           background=background, wcs=wcs, unit=unit)
 
 
 def _unpack_nddata(nddata, mask, error, wcs):
@@ -625,7 +624,7 @@ def _validate_background(background, shape, unit):
     return background
 
 
-# --- from detections to result ------------------------------------------------
+# --- from detections to result -------------------------------------------
 
 def _build_result(detections, image, background, mask_threshold):
     """Resolve overlaps, measure the sources and collect the result."""

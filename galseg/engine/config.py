@@ -106,7 +106,7 @@ class MaskRCNNConfig:
     n_bands: int = 1
     image_size: int = 128
     n_classes: int = 1
-    fpn_width: int = 96
+    fpn_width: int = 64
     anchor_sizes: tuple = (6.0, 12.0, 24.0, 48.0)
     anchor_scales: tuple = (1.0, 1.5)
     anchor_ratios: tuple = (0.5, 1.0, 2.0)
@@ -130,8 +130,8 @@ class MaskRCNNConfig:
     mask_head_convs: int = 2
     roi_pool_size: int = 7
     mask_pool_size: int = 14
-    max_detections: int = 64
-    detection_score_threshold: float = 0.05
+    max_detections: int = 100
+    detection_score_threshold: float = 0.2
     detection_nms_threshold: float = 0.5
 
     def __post_init__(self):

@@ -153,9 +153,15 @@ class MaskRCNN(keras.Model):
         return nms.nmsed_boxes, valid
 
     def _pooled(self, pyramid, rois, size):
-        pooled = multilevel_roi_align(pyramid, rois, size,
-                                      self.config.roi_level_base_size)
-        return tf.reshape(pooled, [-1, size, size, self.config.fpn_width])
+        """ROIAlign of batched regions (batch, n, 4) -> (batch * n, ...)."""
+        shape = tf.shape(rois)
+        batch_indices = tf.repeat(tf.range(shape[0]), shape[1])
+        return self._pooled_flat(pyramid, tf.reshape(rois, [-1, 4]),
+                                 batch_indices, size)
+
+    def _pooled_flat(self, pyramid, boxes, batch_indices, size):
+        return multilevel_roi_align(pyramid, boxes, batch_indices, size,
+                                    self.config.roi_level_base_size)
 
     def _class_masks(self, mask_logits, classes):
         """Pick each region's mask channel, (n, m, m, C) -> (n, m, m)."""
@@ -218,19 +224,20 @@ class MaskRCNN(keras.Model):
             box_deltas, tf.reshape(box_targets, [-1, 4]),
             tf.cast(flat_classes > 0, tf.float32))
 
-        # all positives sit in the first positive_rois_per_image samples
+        # the mask head runs on the positive regions only; they all sit in
+        # the first positive_rois_per_image samples
         n_mask = config.positive_rois_per_image
-        mask_rois = rois[:, :n_mask]
-        mask_classes = classes[:, :n_mask]
+        where = tf.cast(tf.where(classes[:, :n_mask] > 0), tf.int32)
+        mask_rois = tf.gather_nd(rois, where)
         mask_logits = self._mask_head(
-            self._pooled(pyramid, mask_rois, config.mask_pool_size),
-            training)
-        targets = mask_targets(gt_masks, mask_rois, matched[:, :n_mask],
+            self._pooled_flat(pyramid, mask_rois, where[:, 0],
+                              config.mask_pool_size), training)
+        targets = mask_targets(gt_masks, mask_rois, where[:, 0],
+                               tf.gather_nd(matched, where),
                                config.mask_size)
         losses['mask_loss'] = mask_loss(
-            self._class_masks(mask_logits, mask_classes),
-            tf.reshape(targets, [-1, config.mask_size, config.mask_size]),
-            tf.cast(tf.reshape(mask_classes, [-1]) > 0, tf.float32))
+            self._class_masks(mask_logits, tf.gather_nd(classes, where)),
+            targets, tf.ones(tf.shape(where)[:1]))
         return losses
 
     def _record(self, losses, total):
@@ -300,25 +307,32 @@ class MaskRCNN(keras.Model):
             score_threshold=config.detection_score_threshold,
             clip_boxes=False)
         classes = tf.cast(nms.nmsed_classes, tf.int32) + 1
+        # masks of the real detections only, not of the padding
+        n_max = config.max_detections
+        valid = tf.range(n_max)[None, :] < nms.valid_detections[:, None]
+        where = tf.cast(tf.where(valid), tf.int32)
         mask_logits = self._mask_head(
-            self._pooled(pyramid, nms.nmsed_boxes, config.mask_pool_size),
-            training)
-        masks = tf.sigmoid(self._class_masks(mask_logits, classes))
+            self._pooled_flat(pyramid, tf.gather_nd(nms.nmsed_boxes, where),
+                              where[:, 0], config.mask_pool_size), training)
+        masks = tf.sigmoid(self._class_masks(mask_logits,
+                                             tf.gather_nd(classes, where)))
         size = config.mask_size
+        masks = tf.scatter_nd(where, masks, [batch, n_max, size, size])
         return {'boxes': nms.nmsed_boxes, 'scores': nms.nmsed_scores,
-                'classes': classes,
-                'masks': tf.reshape(masks, [batch, -1, size, size]),
+                'classes': classes, 'masks': masks,
                 'n_detections': nms.valid_detections}
 
     def _full_resolution(self, images):
+        """Detections with their masks pasted into the image frame; the
+        masks of the real detections only, image after image."""
         detections = self(images, training=False)
         size = self.config.image_size
-        shape = tf.shape(detections['masks'])
-        masks = paste_masks(
-            tf.reshape(detections['masks'], [-1, shape[2], shape[3]]),
-            tf.reshape(detections['boxes'], [-1, 4]), size, size)
-        detections['masks'] = tf.reshape(masks, [shape[0], shape[1], size,
-                                                 size])
+        valid = (tf.range(self.config.max_detections)[None, :]
+                 < detections['n_detections'][:, None])
+        where = tf.cast(tf.where(valid), tf.int32)
+        detections['masks'] = paste_masks(
+            tf.gather_nd(detections['masks'], where),
+            tf.gather_nd(detections['boxes'], where), size, size)
         return detections
 
     def detect(self, images, batch_size=8):
@@ -364,11 +378,14 @@ class MaskRCNN(keras.Model):
                     (batch_size - n_real, *batch.shape[1:]), np.float32)])
             output = {key: value.numpy() for key, value in
                       self._detect_function(tf.constant(batch)).items()}
+            first = 0
             for index in range(n_real):
                 n = int(output['n_detections'][index])
-                results.append({key: output[key][index, :n]
-                                for key in ('boxes', 'classes', 'scores',
-                                            'masks')})
+                found = {key: output[key][index, :n]
+                         for key in ('boxes', 'classes', 'scores')}
+                found['masks'] = output['masks'][first:first + n]
+                results.append(found)
+                first += n
         return results
 
     def _validate_images(self, images):

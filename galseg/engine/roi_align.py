@@ -86,36 +86,40 @@ def roi_levels(boxes, base_size):
                    tf.int32)
 
 
-def multilevel_roi_align(feature_maps, rois, output_size, base_size):
+def multilevel_roi_align(feature_maps, boxes, batch_indices, output_size,
+                         base_size):
     """
-    ROIAlign of batched boxes, each from its own pyramid level.
+    ROIAlign of boxes, each from its own pyramid level.
 
     Parameters
     ----------
     feature_maps : list of tensor
         P2 to P5, each of shape (batch, h, w, c).
-    rois : tensor of shape (batch, n, 4)
+    boxes : tensor of shape (n, 4)
+        Boxes in image pixels.
+    batch_indices : int32 tensor of shape (n,)
+        Batch index of each box.
     output_size : int
     base_size : float
         See `roi_levels`.
 
     Returns
     -------
-    pooled : tensor of shape (batch, n, output_size, output_size, c)
+    pooled : tensor of shape (n, output_size, output_size, c)
     """
-    rois = tf.stop_gradient(rois)
-    levels = roi_levels(rois, base_size)
-    batch = tf.shape(rois)[0]
-    n_rois = tf.shape(rois)[1]
+    boxes = tf.stop_gradient(boxes)
+    levels = roi_levels(boxes, base_size)
     channels = feature_maps[0].shape[-1]
     pooled, positions = [], []
     for level, (features, stride) in enumerate(zip(feature_maps,
                                                    FPN_STRIDES)):
         where = tf.cast(tf.where(tf.equal(levels, level)), tf.int32)
-        boxes = tf.gather_nd(rois, where)
-        pooled.append(roi_align(features, boxes, where[:, 0], stride,
+        level_boxes = tf.gather_nd(boxes, where)
+        pooled.append(roi_align(features, level_boxes,
+                                tf.gather_nd(batch_indices, where), stride,
                                 output_size))
         positions.append(where)
-    shape = tf.stack([batch, n_rois, output_size, output_size, channels])
+    shape = tf.stack([tf.shape(boxes)[0], output_size, output_size,
+                      channels])
     return tf.scatter_nd(tf.concat(positions, 0), tf.concat(pooled, 0),
                          shape)

@@ -150,32 +150,28 @@ def roi_targets(proposals, proposal_valid, gt_boxes, gt_classes, config,
             box_targets, matched_gt)
 
 
-def mask_targets(gt_masks, rois, matched_gt, mask_size):
+def mask_targets(gt_masks, rois, batch_indices, matched_gt, mask_size):
     """
-    True masks resampled into each region, at the mask head resolution.
+    True masks resampled into regions, at the mask head resolution.
 
     Parameters
     ----------
     gt_masks : tensor (batch, g, h, w)
-    rois : tensor (batch, k, 4)
-    matched_gt : int32 tensor (batch, k)
+    rois : tensor (n, 4)
+    batch_indices, matched_gt : int32 tensors (n,)
+        Image and true instance of each region.
     mask_size : int
 
     Returns
     -------
-    targets : float32 (batch, k, mask_size, mask_size), values 0 or 1
+    targets : float32 (n, mask_size, mask_size), values 0 or 1
     """
     shape = tf.shape(gt_masks)
-    batch, n_gt = shape[0], shape[1]
-    n_rois = tf.shape(rois)[1]
+    n_gt = shape[1]
     flat_masks = tf.reshape(tf.cast(gt_masks, tf.float32),
-                            [batch * n_gt, shape[2], shape[3], 1])
-    flat_boxes = tf.reshape(rois, [-1, 4])
-    box_indices = tf.reshape(
-        matched_gt + n_gt * tf.range(batch)[:, None], [-1])
-    crop_boxes = aligned_crop_boxes(flat_boxes, 1.0, shape[2], shape[3],
-                                    mask_size)
-    crops = tf.image.crop_and_resize(flat_masks, crop_boxes, box_indices,
+                            [shape[0] * n_gt, shape[2], shape[3], 1])
+    crop_boxes = aligned_crop_boxes(rois, 1.0, shape[2], shape[3], mask_size)
+    crops = tf.image.crop_and_resize(flat_masks, crop_boxes,
+                                     batch_indices * n_gt + matched_gt,
                                      [mask_size, mask_size])
-    crops = tf.cast(crops[..., 0] >= 0.5, tf.float32)
-    return tf.reshape(crops, [batch, n_rois, mask_size, mask_size])
+    return tf.cast(crops[..., 0] >= 0.5, tf.float32)

@@ -144,7 +144,7 @@ def test_repr_lists_settings(deblender, tiny_model_dir):
         'tile_overlap=16, batch_size=8, progress=False)')
 
 
-# --- end to end with the tiny model -------------------------------------------
+# --- end to end with the tiny model ---------------------------------------
 
 def test_finds_sources_in_a_stamp(deblender, pair_image):
     segm, catalog = deblender(pair_image)
@@ -232,8 +232,9 @@ def test_nothing_found(deblender):
 def test_scale_invariance(deblender):
     image = make_image((100, 120), BLEND + [(70.0, 90.0, 2.0, 80.0)], seed=4)
     segm, catalog = deblender(image)
-    segm_scaled, catalog_scaled = deblender(image * 1234.5 + 500.0)
     assert segm.n_labels >= 4
+    assert_array_equal(deblender(image * 0.01)[0].data, segm.data)
+    segm_scaled, catalog_scaled = deblender(image * 1234.5 + 500.0)
     assert_array_equal(segm_scaled.data, segm.data)
     assert_allclose(catalog_scaled['score'], catalog['score'], atol=1e-5)
     assert_allclose(catalog_scaled['segment_flux'],
@@ -299,7 +300,7 @@ def test_progress_bar(tiny_model_dir, pair_image, capsys):
     assert 'galseg deblend' in capsys.readouterr().err
 
 
-# --- units, NDData, WCS, errors, masks ------------------------------------------
+# --- units, NDData, WCS, errors, masks --------------------------------------
 
 def test_quantity_gives_fluxes_in_its_unit(deblender, pair_image):
     _, plain = deblender(pair_image)
@@ -455,7 +456,7 @@ def test_bad_companions(deblender, pair_image):
         deblender(pair_image * u.Jy, error=np.ones((64, 64)) * u.m)
 
 
-# --- overlap resolution and multi-band results, from given detections ------------
+# --- overlap resolution and multi-band results, from given detections ---
 
 def _detection(bbox, mask, score):
     return Detection(box=np.array(bbox, dtype=float), score=score, class_id=1,
@@ -466,7 +467,7 @@ def _inputs(data, bad=None):
     data = np.array(data, dtype=float, ndmin=3)
     return deblender_module.SimpleNamespace(
         data=data, bad=np.zeros(data.shape, bool) if bad is None else bad,
-        error=None, background=None, wcs=None, unit=None, ndim=data.ndim)
+        error=None, background=None, wcs=None, unit=None)
 
 
 def test_overlaps_resolved_to_most_probable_source():

@@ -56,18 +56,18 @@ def test_roi_levels():
 
 
 def test_multilevel_roi_align_uses_each_boxs_level(rng):
-    maps = [tf.constant(rng.normal(size=(1, 64 // s, 64 // s, 2)),
+    maps = [tf.constant(rng.normal(size=(2, 64 // s, 64 // s, 2)),
                         tf.float32) for s in (4, 8, 16, 32)]
-    rois = np.array([[[2.0, 2.0, 12.0, 12.0], [0.0, 0.0, 40.0, 40.0]]],
-                    np.float32)
-    pooled = multilevel_roi_align(maps, tf.constant(rois), 5, 16.0).numpy()
-    assert pooled.shape == (1, 2, 5, 5, 2)
-    assert_allclose(pooled[0, 0], roi_align_reference(maps[0].numpy()[0],
-                                                      rois[0, 0], 4, 5),
-                    rtol=1e-4, atol=1e-5)
-    assert_allclose(pooled[0, 1], roi_align_reference(maps[1].numpy()[0],
-                                                      rois[0, 1], 8, 5),
-                    rtol=1e-4, atol=1e-5)
+    boxes = np.array([[2.0, 2.0, 12.0, 12.0], [0.0, 0.0, 40.0, 40.0],
+                      [5.0, 5.0, 15.0, 15.0]], np.float32)
+    batch = np.array([0, 0, 1], np.int32)
+    pooled = multilevel_roi_align(maps, tf.constant(boxes),
+                                  tf.constant(batch), 5, 16.0).numpy()
+    assert pooled.shape == (3, 5, 5, 2)
+    for k, (level, stride) in enumerate([(0, 4), (1, 8), (0, 4)]):
+        expected = roi_align_reference(maps[level].numpy()[batch[k]],
+                                       boxes[k], stride, 5)
+        assert_allclose(pooled[k], expected, rtol=1e-4, atol=1e-5)
 
 
 def test_paste_masks_pixel_aligned(rng):
