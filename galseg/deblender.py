@@ -11,14 +11,12 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from .models import DEFAULT_MODEL_DIR
 from .result import DeblendResult
 from .tiling import (extract_tile, make_tiles, merge_tile_detections,
                      suppress_duplicates, tile_detections)
 
 __all__ = ['MaskRCNNDeblender', 'DeblendResult', 'read_fits_image']
-
-#: Where the bundled default model lives (shipped by a later release).
-DEFAULT_MODEL_DIR = Path(__file__).parent / 'models' / 'default'
 
 # Candidates within this many pixels outside their tile's core are
 # compared with those of the neighbouring tile (see galseg.tiling).

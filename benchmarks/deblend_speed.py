@@ -1,0 +1,112 @@
+"""
+Deblending speed of galseg next to photutils and SEP, in one run.
+
+* 128x128 px stamps: the network alone on batches of normalised stamps
+  (``MaskRCNN.detect``), the full ``MaskRCNNDeblender.deblend`` (with the
+  catalog) stamp by stamp, photutils ``detect_sources`` +
+  ``deblend_sources`` and SEP ``extract`` on the same stamps.
+* A crowded 2048x2048 px field: galseg (tiled) against photutils
+  ``detect_sources`` + ``deblend_sources`` and SEP on the same image.
+
+Run: ``python benchmarks/deblend_speed.py [--model default]``
+"""
+
+import argparse
+import json
+import os
+import time
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+
+import numpy as np  # noqa: E402
+
+
+def _time(function, *args, **kwargs):
+    start = time.perf_counter()
+    result = function(*args, **kwargs)
+    return time.perf_counter() - start, result
+
+
+def stamps(n, seed):
+    from galseg.models import RECIPE_DIR
+    from galseg.simulate import SimulationConfig, simulate_scene
+
+    config = SimulationConfig.from_dict(
+        json.loads((RECIPE_DIR / 'simulation.json').read_text()))
+    return [simulate_scene(config, seed, index) for index in range(n)]
+
+
+def crowded_field(size, n_sources, seed):
+    from galseg.simulate import SimulationConfig, simulate_scene
+
+    config = SimulationConfig(
+        stamp_size=size, n_sources=(n_sources, n_sources),
+        pixel_scale=(0.2, 0.2), psf_profiles=('moffat',),
+        moffat_beta=(3.0, 3.0), psf_fwhm=(0.8, 0.8), snr=(15.0, 500.0),
+        separation=(0.5, 12.0), first_source_offset=size / 3)
+    return simulate_scene(config, seed, 0)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--model', default='default')
+    parser.add_argument('--n-stamps', type=int, default=64)
+    parser.add_argument('--field-size', type=int, default=2048)
+    parser.add_argument('--field-sources', type=int, default=1500)
+    args = parser.parse_args()
+
+    from photutils.utils import NoDetectionsWarning
+
+    import warnings
+
+    from galseg import MaskRCNNDeblender, normalize_image
+    from galseg.train.baselines import photutils_deblend, sep_deblend
+
+    warnings.simplefilter('ignore', NoDetectionsWarning)
+    deblender = MaskRCNNDeblender(model=args.model, batch_size=16)
+    scenes = stamps(args.n_stamps, seed=505)
+    n = len(scenes)
+    normalized = np.stack([normalize_image(s.image) for s in scenes])
+    deblender.model.detect(normalized[:16], batch_size=16)  # trace
+    deblender.deblend(scenes[0].image)
+
+    rows = []
+    seconds, _ = _time(deblender.model.detect, normalized, batch_size=16)
+    rows.append(('galseg network, batches of 16', seconds / n))
+    seconds, _ = _time(lambda: [deblender.deblend(s.image) for s in scenes])
+    rows.append(('galseg MaskRCNNDeblender.deblend', seconds / n))
+    seconds, _ = _time(lambda: [photutils_deblend(s.image, s.noise_sigma,
+                                                  psf_fwhm=s.psf_fwhm[0])
+                                for s in scenes])
+    rows.append(('photutils detect + deblend', seconds / n))
+    seconds, _ = _time(lambda: [sep_deblend(s.image, s.noise_sigma)
+                                for s in scenes])
+    rows.append(('SEP extract', seconds / n))
+    print(f'### {n} stamps of 128x128 px (recipe simulation, seed 505), '
+          f'{os.cpu_count()} CPU cores\n')
+    print('| method | s per stamp |\n|---|---|')
+    for name, value in rows:
+        print(f'| {name} | {value:.4f} |')
+
+    field = crowded_field(args.field_size, args.field_sources, seed=606)
+    image = field.image
+    truth = int(field.catalog['has_footprint'].sum())
+    t_galseg, result = _time(deblender.deblend, image)
+    t_photutils, (masks, _, _) = _time(photutils_deblend, image,
+                                       field.noise_sigma,
+                                       psf_fwhm=field.psf_fwhm[0])
+    t_sep, (sep_masks, _, _) = _time(sep_deblend, image, field.noise_sigma)
+    print(f'\n### crowded field {args.field_size}x{args.field_size} px, '
+          f'{args.field_sources} galaxies ({truth} with footprints)\n')
+    print('| method | seconds | sources found | time / photutils |')
+    print('|---|---|---|---|')
+    found = 0 if result is None else result.n_sources
+    for name, seconds, count in (('galseg', t_galseg, found),
+                                 ('photutils', t_photutils, len(masks)),
+                                 ('SEP', t_sep, len(sep_masks))):
+        print(f'| {name} | {seconds:.1f} | {count} | '
+              f'{seconds / t_photutils:.2f} |')
+
+
+if __name__ == '__main__':
+    main()

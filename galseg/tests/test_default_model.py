@@ -1,0 +1,67 @@
+"""The bundled default model and the ``galseg demo`` command."""
+
+import json
+
+import numpy as np
+import pytest
+
+from galseg import MaskRCNNDeblender
+from galseg.cli import main
+from galseg.models import DEFAULT_MODEL_DIR, RECIPE_DIR
+
+
+@pytest.fixture(scope='module')
+def deblender():
+    return MaskRCNNDeblender()
+
+
+def test_loads_offline_from_the_package(deblender):
+    assert deblender.model_path == 'default'
+    assert deblender.model.config.n_bands == 1
+    assert deblender.model.config.image_size == 128
+    size = sum(p.stat().st_size for p in DEFAULT_MODEL_DIR.iterdir())
+    assert size < 20e6
+
+
+def test_model_card_records_the_recipe():
+    card = json.loads((DEFAULT_MODEL_DIR / 'model_card.json').read_text())
+    training = json.loads((RECIPE_DIR / 'training.json').read_text())
+    assert card['training']['stages'] == training['stages']
+    assert card['training']['seed'] == training['seed']
+    assert all(command.startswith('galseg train')
+               for command in card['commands'])
+    simulation = json.loads((RECIPE_DIR / 'simulation.json').read_text())
+    data = {entry['role']: entry for entry in card['data']}
+    for key in ('pixel_scale', 'psf_fwhm', 'n_sources', 'snr'):
+        assert data['train']['config'][key] == simulation[key]
+    assert card['steps'] > 0
+
+
+def test_separates_a_simulated_pair(deblender):
+    from galseg.simulate import SimulationConfig, simulate_scene
+
+    config = SimulationConfig(n_sources=(2, 2), snr=(200, 300),
+                              pixel_scale=(0.2, 0.2), psf_fwhm=(0.7, 0.7),
+                              half_light_radius=(0.4, 0.6),
+                              separation=(2.0, 2.5))
+    found = []
+    for index in range(4):
+        scene = simulate_scene(config, 99, index)
+        segm, catalog = deblender(scene.image[0])
+        found.append(0 if segm is None else segm.nlabels)
+        if segm is not None:
+            assert np.all(catalog['score'] > 0.5)
+    assert found.count(2) >= 3
+
+
+def test_demo(tmp_path, capsys):
+    out = tmp_path / 'demo'
+    args = ['demo', '--out', str(out), '--size', '128', '--n-sources', '6']
+    assert main(args) == 0
+    for name in ('field.fits', 'segmentation.fits', 'catalog.ecsv',
+                 'comparison.png'):
+        assert (out / name).is_file()
+    assert 'galseg found' in capsys.readouterr().out
+    assert main(args) == 1
+    assert 'already exists' in capsys.readouterr().err
+    assert main([*args, '--overwrite']) == 0
