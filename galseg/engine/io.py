@@ -41,13 +41,25 @@ def save_model(model, directory, model_card=None, overwrite=False):
     directory.mkdir(parents=True, exist_ok=True)
     with atomic_output(directory / WEIGHTS_FILE, overwrite) as tmp:
         weights_tmp = tmp.with_name(tmp.name + '.weights.h5')
-        model.save_weights(weights_tmp)
+        _weights_only(model).save_weights(weights_tmp)
         weights_tmp.replace(tmp)
     with atomic_output(directory / CONFIG_FILE, overwrite) as tmp:
         tmp.write_text(model.config.to_json())
     if model_card is not None:
         with atomic_output(directory / MODEL_CARD_FILE, overwrite) as tmp:
             tmp.write_text(json.dumps(model_card, indent=2, default=str))
+
+
+def _weights_only(model):
+    """The model without optimizer state: a compiled model would save
+    its optimizer's slots along with its weights."""
+    if getattr(model, 'optimizer', None) is None:
+        return model
+    from .model import MaskRCNN
+
+    bare = MaskRCNN(model.config)
+    bare.set_weights(model.get_weights())
+    return bare
 
 
 def load_model(directory):
