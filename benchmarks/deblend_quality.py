@@ -68,7 +68,7 @@ def print_table(name, result):
     print('|---' * (len(labels) + 1) + '|')
     n_pairs = result.summaries[result.methods[0]]['n_pairs']
     print('| (pairs) | ' + ' | '.join(str(int(n)) for n in n_pairs) + ' |')
-    for method, recovery in zip(result.methods, result.pair_recovery):
+    for method, recovery in result.pair_recovery.items():
         print(f'| {method} | '
               + ' | '.join(f'{r:.3f}' for r in recovery) + ' |')
 
@@ -82,7 +82,11 @@ def main():
     parser.add_argument('--data-dir', default='benchmark-data',
                         help='where the test sets and plots are written')
     parser.add_argument('--workers', type=int, default=2)
+    parser.add_argument('--sets', default='mixed,pairs',
+                        help='comma-separated test sets to run: mixed '
+                             '(1-6 sources), pairs (two galaxies)')
     args = parser.parse_args()
+    chosen = args.sets.split(',')
 
     from galseg import MaskRCNNDeblender
     from galseg.train import default_methods, evaluate
@@ -92,6 +96,8 @@ def main():
     print(f'model: {args.model}; {deblender!r}')
     data_dir = Path(args.data_dir)
     for name, (folder, seed, n_sources) in SETS.items():
+        if folder not in chosen:
+            continue
         start = time.perf_counter()
         dataset = simulated_set(data_dir / folder, seed, n_sources, args.n,
                                 args.workers)
