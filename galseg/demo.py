@@ -26,7 +26,7 @@ def add_arguments(parser):
                         help='model directory or training run')
     parser.add_argument('--size', type=int, default=256, metavar='N',
                         help='side of the simulated field in pixels')
-    parser.add_argument('--n-sources', type=int, default=24, metavar='N',
+    parser.add_argument('--n-sources', type=int, default=16, metavar='N',
                         help='galaxies in the field')
     parser.add_argument('--seed', type=int, default=1, help='random seed')
     parser.add_argument('--overwrite', action='store_true',
@@ -48,7 +48,7 @@ def simulate_field(size, n_sources, seed):
         survey='lsst', bands=('i',), stamp_size=size,
         n_sources=(n_sources, n_sources), pixel_scale=(0.2, 0.2),
         psf_profiles=('moffat',), moffat_beta=(3.0, 3.0),
-        psf_fwhm=(0.7, 0.7), snr=(15.0, 500.0), separation=(0.5, 6.0),
+        psf_fwhm=(0.7, 0.7), snr=(15.0, 500.0), separation=(1.0, 10.0),
         first_source_offset=size / 4)
     return simulate_scene(config, seed, 0)
 
