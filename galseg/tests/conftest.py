@@ -22,9 +22,12 @@ def tiny_training():
     training ``data``.
     """
     import keras
+    import tensorflow as tf
 
     from galseg.engine import MaskRCNN, MaskRCNNConfig
 
+    # the same tiny model in every session, whatever the thread timing
+    tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(0)
     data = make_blob_batch(48, seed=1, n_blobs=(1, 3))
     model = MaskRCNN(MaskRCNNConfig(**TINY_CONFIG))
