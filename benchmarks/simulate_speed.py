@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from galseg.simulate import (SimulationConfig, read_dataset, simulate_dataset,
+from galseg.simulate import (SimulationConfig, simulate_dataset,
                              simulate_scene)
 
 

@@ -71,13 +71,11 @@ def add_arguments(parser):
                         help='no progress bar')
 
 
-_OVERRIDES = {'batch_size': 'batch_size', 'optimizer': 'optimizer',
-              'lr_schedule': 'lr_schedule', 'warmup_steps': 'warmup_steps',
-              'clipnorm': 'clipnorm', 'fresh_noise': 'fresh_noise',
-              'augment': 'augment', 'checkpoint_every': 'checkpoint_every',
-              'seed': 'seed', 'eval_scenes': 'eval_scenes',
-              'init_model': 'init_model', 'strategy': 'strategy',
-              'mixed_precision': 'mixed_precision'}
+#: TrainingConfig fields that options of the same name override
+_OVERRIDES = ('batch_size', 'optimizer', 'lr_schedule', 'warmup_steps',
+              'clipnorm', 'fresh_noise', 'augment', 'checkpoint_every',
+              'seed', 'eval_scenes', 'init_model', 'strategy',
+              'mixed_precision')
 
 
 def training_config_from_args(args):
@@ -87,8 +85,8 @@ def training_config_from_args(args):
 
     values = (TrainingConfig.from_file(args.config).to_dict()
               if args.config else {})
-    for option, field in _OVERRIDES.items():
-        value = getattr(args, option)
+    for field in _OVERRIDES:
+        value = getattr(args, field)
         if value is not None:
             values[field] = value
     if args.stages:

@@ -330,29 +330,17 @@ def _make_strategy(name):
 
 
 def _learning_rate(stage, config, stage_steps):
+    """Linear warm-up to the stage's rate, then constant (``alpha=1``) or
+    a cosine decay to 5 percent of it."""
     import keras
 
     warmup = min(config.warmup_steps, max(stage_steps // 4, 1))
     peak = stage.learning_rate
-    cosine = config.lr_schedule == 'cosine'
-
-    @keras.saving.register_keras_serializable('galseg')
-    class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
-        def __call__(self, step):
-            step = keras.ops.cast(step, 'float32')
-            ramp = peak * keras.ops.minimum(1.0, (step + 1.0) / warmup)
-            if not cosine:
-                return ramp
-            progress = keras.ops.clip((step - warmup)
-                                      / max(stage_steps - warmup, 1), 0, 1)
-            decay = 0.05 + 0.95 * 0.5 * (1 + keras.ops.cos(math.pi
-                                                            * progress))
-            return ramp * decay
-
-        def get_config(self):
-            return {}
-
-    return WarmupSchedule()
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=peak / warmup,
+        decay_steps=max(stage_steps - warmup, 1),
+        alpha=0.05 if config.lr_schedule == 'cosine' else 1.0,
+        warmup_target=peak, warmup_steps=warmup)
 
 
 def _make_optimizer(stage, config, stage_steps):
@@ -558,7 +546,6 @@ class _Trainer:
 
     # --- the loop ----------------------------------------------------------
     def run(self, max_steps):
-        import tensorflow as tf
         from tqdm.auto import tqdm
 
         from .pipeline import training_dataset, validation_dataset
