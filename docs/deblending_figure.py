@@ -141,7 +141,7 @@ def _show_blend(figure, result, data, n_panels=6):
     catalog = result.catalog
     blend = catalog['blend_id'][np.argmax(catalog['n_blend'])]
     members = np.flatnonzero(catalog['blend_id'] == blend)[:n_panels - 1]
-    bboxes = [result.bboxes[index] for index in members]
+    bboxes = [result.deblended_bboxes[index] for index in members]
     y0 = max(min(b.iymin for b in bboxes) - 3, 0)
     y1 = min(max(b.iymax for b in bboxes) + 3, data.shape[0])
     x0 = max(min(b.ixmin for b in bboxes) - 3, 0)
@@ -166,7 +166,7 @@ def _show_blend(figure, result, data, n_panels=6):
         ax.set_title(title, fontsize='small')
     figure.suptitle(f'blend {blend}: the data and the deblended images of '
                     f'its {len(members)} sources (they add up to the '
-                    'data inside the masks)', fontsize='medium')
+                    'data inside the grown masks)', fontsize='medium')
 
 
 if __name__ == '__main__':

@@ -59,11 +59,15 @@ def add_arguments(parser):
     parser.add_argument('--workers', type=int, default=1,
                         help='with --outdir and no --scheduler, images '
                              'deblended at the same time')
-    parser.add_argument('--score-threshold', type=float, default=0.5,
-                        help='lowest detection confidence kept')
-    parser.add_argument('--mask-threshold', type=float, default=0.5,
+    parser.add_argument('--score-threshold', type=float, default=None,
+                        help='lowest detection confidence kept (default: '
+                             "MaskRCNNDeblender's)")
+    parser.add_argument('--mask-threshold', type=float, default=None,
                         help='mask probability above which a pixel belongs '
-                             'to a source')
+                             "to a source (default: MaskRCNNDeblender's)")
+    parser.add_argument('--flux-dilation', type=int, default=None,
+                        help='pixels by which the masks are grown to measure '
+                             "deblended_flux (default: MaskRCNNDeblender's)")
     parser.add_argument('--tile-overlap', type=int, default=None,
                         help='overlap of the tiles in pixels (default: a '
                              'quarter of the tile)')
@@ -82,9 +86,12 @@ def run(args):
     hdu = _parse_hdu(args.hdu)
     settings = {'score_threshold': args.score_threshold,
                 'mask_threshold': args.mask_threshold,
+                'flux_dilation': args.flux_dilation,
                 'tile_overlap': args.tile_overlap,
                 'batch_size': args.batch_size,
                 'progress': args.progress}
+    settings = {key: value for key, value in settings.items()
+                if value is not None}
     single = [args.segmentation, args.catalog, args.plot]
     if args.outdir is None:
         if len(args.images) > 1:
@@ -316,6 +323,8 @@ def _write_segmentation(path, result, shape, wcs, deblender, overwrite):
                        'galseg model')
     header['SCORETHR'] = (deblender.score_threshold, 'score threshold')
     header['MASKTHR'] = (deblender.mask_threshold, 'mask threshold')
+    header['FLUXDIL'] = (deblender.flux_dilation,
+                         'mask growth for deblended_flux [pixel]')
     with atomic_output(path, overwrite) as tmp:
         fits.PrimaryHDU(labels, header=header).writeto(tmp, overwrite=True)
 

@@ -53,6 +53,14 @@ class MaskRCNNDeblender:
         source found twice, and only the more confident is kept (mask
         non-maximum suppression; 1 keeps all but identical masks).
         Genuinely blended galaxies overlap much less than this.
+    flux_dilation : int, optional
+        Pixels by which each source's instance mask is grown for its
+        ``deblended_flux`` and deblended image, so that they include the
+        light of the wings below the mask threshold (the instance masks
+        and the segmentation image are not grown).  In pixels that
+        several grown masks share, the data are split in proportion to
+        the mask probabilities, so a source's wings take almost nothing
+        from a neighbour's core.  0 measures inside the instance mask.
     tile_size : int or `None`, optional
         Side of the tiles in pixels.  The network's anchors are fixed to
         its input size, so this must be the model's ``image_size``,
@@ -95,8 +103,9 @@ class MaskRCNNDeblender:
     """
 
     def __init__(self, model='default', *, score_threshold=0.5,
-                 mask_threshold=0.5, duplicate_iou=0.6, tile_size=None,
-                 tile_overlap=None, batch_size=8, progress=False):
+                 mask_threshold=0.5, duplicate_iou=0.6, flux_dilation=3,
+                 tile_size=None, tile_overlap=None, batch_size=8,
+                 progress=False):
         self.score_threshold = _validate_fraction(
             'score_threshold', score_threshold, low_open=False,
             high_open=False)
@@ -104,6 +113,8 @@ class MaskRCNNDeblender:
             'mask_threshold', mask_threshold, low_open=True, high_open=True)
         self.duplicate_iou = _validate_fraction(
             'duplicate_iou', duplicate_iou, low_open=True, high_open=False)
+        self.flux_dilation = _validate_nonnegative_int('flux_dilation',
+                                                       flux_dilation)
         self.batch_size = _validate_positive_int('batch_size', batch_size)
         if tile_size is not None:
             tile_size = _validate_positive_int('tile_size', tile_size)
@@ -140,6 +151,7 @@ class MaskRCNNDeblender:
                   'score_threshold': self.score_threshold,
                   'mask_threshold': self.mask_threshold,
                   'duplicate_iou': self.duplicate_iou,
+                  'flux_dilation': self.flux_dilation,
                   'tile_size': self.tile_size,
                   'tile_overlap': self.tile_overlap,
                   'batch_size': self.batch_size, 'progress': self.progress}
@@ -253,7 +265,7 @@ class MaskRCNNDeblender:
         if not detections:
             return _no_detections()
         return _build_result(detections, image, background,
-                             self.mask_threshold)
+                             self.mask_threshold, self.flux_dilation)
 
     def _detect(self, normalized):
         """Run the network over the tiles and merge their detections."""
@@ -624,20 +636,21 @@ def _validate_background(background, shape, unit):
 
 # --- from detections to result -------------------------------------------
 
-def _build_result(detections, image, background, mask_threshold):
+def _build_result(detections, image, background, mask_threshold,
+                  flux_dilation=0):
     """Resolve overlaps, measure the sources and collect the result."""
     from photutils.segmentation import SegmentationImage
 
     bad = image.bad.any(axis=0)
-    labels, total, keep = _resolve_overlaps(detections, bad, mask_threshold)
+    labels, keep = _resolve_overlaps(detections, bad, mask_threshold)
     if not keep:
         return _no_detections()
     detections = [detections[i] for i in keep]
 
     subtracted = image.data - background
     blend_id, n_blend = _blends(detections, bad.shape, mask_threshold)
-    deblended_images, deblended_flux = _deblend(
-        detections, subtracted, bad, total, mask_threshold)
+    deblended_images, deblended_flux, deblended_bboxes = _deblend(
+        detections, subtracted, bad, mask_threshold, flux_dilation)
 
     segm = SegmentationImage(labels)
     catalog = _catalog(segm, subtracted, bad, image)
@@ -650,8 +663,8 @@ def _build_result(detections, image, background, mask_threshold):
     catalog['n_blend'] = n_blend
     catalog['score'].info.description = 'detection confidence'
     catalog['deblended_flux'].info.description = (
-        'flux with blended pixels split in proportion to the mask '
-        'probabilities')
+        f'flux in the instance mask grown by {flux_dilation} pixels, with '
+        'shared pixels split in proportion to the mask probabilities')
     catalog['blend_id'].info.description = 'label of the blend (group of '\
         'sources whose masks overlap or touch)'
     catalog['n_blend'].info.description = 'number of sources in the blend'
@@ -663,17 +676,19 @@ def _build_result(detections, image, background, mask_threshold):
         classes=np.array([det.class_id for det in detections],
                          dtype=np.int32),
         boxes=np.array([det.box for det in detections], dtype=np.float32),
-        bboxes=[_bounding_box(det) for det in detections],
+        bboxes=[_bounding_box(det.bbox) for det in detections],
         mask_cutouts=[det.mask for det in detections],
-        deblended_images=deblended_images, mask_threshold=mask_threshold,
+        deblended_images=deblended_images,
+        deblended_bboxes=[_bounding_box(bbox) for bbox in deblended_bboxes],
+        mask_threshold=mask_threshold,
         detection_image=detection_image.astype(np.float32),
         unit=image.unit, wcs=image.wcs)
 
 
-def _bounding_box(det):
+def _bounding_box(bbox):
     from photutils.aperture import BoundingBox
 
-    y0, x0, y1, x1 = det.bbox
+    y0, x0, y1, x1 = bbox
     return BoundingBox(ixmin=x0, ixmax=x1, iymin=y0, iymax=y1)
 
 
@@ -685,31 +700,24 @@ def _resolve_overlaps(detections, bad, mask_threshold):
     with the higher score (earlier in ``detections``) wins; masked
     pixels get no label.  Sources that win no pixel are dropped.
 
-    Returns the consecutive label image, the summed probability of the
-    kept masks above the threshold (for `_deblend`) and the indices of
-    the kept detections.
+    Returns the consecutive label image and the indices of the kept
+    detections.
     """
     shape = bad.shape
     winner = np.zeros(shape, dtype=np.int32)
     best = np.zeros(shape, dtype=np.float32)
-    total = np.zeros(shape, dtype=float)
     for index, det in enumerate(detections):
         region = _region(det)
         prob = np.where(_covered(det, bad, mask_threshold), det.mask, 0.0)
         wins = prob > best[region]
         winner[region][wins] = index + 1
         best[region][wins] = prob[wins]
-        total[region] += prob
     won = np.zeros(len(detections) + 1, dtype=bool)
     won[np.unique(winner)] = True
     keep = np.flatnonzero(won[1:])
-    for index in np.flatnonzero(~won[1:]):
-        det = detections[index]
-        total[_region(det)] -= np.where(
-            _covered(det, bad, mask_threshold), det.mask, 0.0)
     new_label = np.zeros(len(detections) + 1, dtype=np.int32)
     new_label[keep + 1] = np.arange(1, len(keep) + 1)
-    return new_label[winner], total, keep.tolist()
+    return new_label[winner], keep.tolist()
 
 
 def _region(det):
@@ -722,26 +730,65 @@ def _covered(det, bad, mask_threshold):
     return (det.mask >= mask_threshold) & ~bad[_region(det)]
 
 
-def _deblend(detections, subtracted, bad, total, mask_threshold):
+#: Weight of a grown mask's pixels where the mask probability is lower.
+_WING_WEIGHT = 1e-3
+
+
+def _flux_weight(det, bad, mask_threshold, dilation):
+    """
+    A detection's unnormalised share of each pixel of its grown mask.
+
+    The instance mask (probability at least ``mask_threshold``) is grown
+    by ``dilation`` pixels (Euclidean distance); in it a pixel weighs
+    its mask probability, at least `_WING_WEIGHT`.  Returns the
+    ``(iymin, ixmin, iymax, ixmax)`` box of the grown mask, clipped to
+    the image, and the weights there (zero at masked pixels).
+    """
+    from scipy import ndimage
+
+    ny, nx = bad.shape
+    y0, x0, y1, x1 = det.bbox
+    box = (max(y0 - dilation, 0), max(x0 - dilation, 0),
+           min(y1 + dilation, ny), min(x1 + dilation, nx))
+    prob = np.zeros((box[2] - box[0], box[3] - box[1]), dtype=np.float32)
+    prob[y0 - box[0]:y1 - box[0], x0 - box[1]:x1 - box[1]] = det.mask
+    inside = prob >= mask_threshold
+    if dilation:
+        inside = ndimage.distance_transform_edt(~inside) <= dilation
+    inside &= ~bad[box[0]:box[2], box[1]:box[3]]
+    return box, np.where(inside, np.maximum(prob, _WING_WEIGHT), 0.0)
+
+
+def _deblend(detections, subtracted, bad, mask_threshold, dilation):
     """
     Split the data between sources in proportion to their masks.
 
-    In every pixel above the threshold of several masks, each source
-    gets the data times its mask probability divided by the sum of the
-    probabilities there, so the deblended images of a blend add up to
-    the data over the blend.
+    Each source's instance mask is grown by ``dilation`` pixels (see
+    `_flux_weight`).  In every pixel of several grown masks, each source
+    gets the data times its weight divided by the sum of the weights
+    there, so the deblended images of a blend add up to the data over
+    the blend.
+
+    Returns the deblended images, the fluxes ``(n_sources, n_bands)``
+    and the boxes of the images.
     """
-    images, fluxes = [], []
-    for det in detections:
-        region = _region(det)
-        covered = _covered(det, bad, mask_threshold)
+    weights = [_flux_weight(det, bad, mask_threshold, dilation)
+               for det in detections]
+    total = np.zeros(bad.shape, dtype=float)
+    for (y0, x0, y1, x1), weight in weights:
+        total[y0:y1, x0:x1] += weight
+    images, fluxes, boxes = [], [], []
+    for box, weight in weights:
+        y0, x0, y1, x1 = box
         with np.errstate(invalid='ignore', divide='ignore'):
-            weight = np.where(covered, det.mask / total[region], 0.0)
-        cutout = np.where(covered, subtracted[(slice(None),) + region]
-                          * weight, 0.0)
+            share = np.where(weight > 0, weight / total[y0:y1, x0:x1], 0.0)
+        with np.errstate(invalid='ignore'):
+            cutout = np.where(share > 0, subtracted[:, y0:y1, x0:x1] * share,
+                              0.0)
         fluxes.append(cutout.sum(axis=(1, 2)))
         images.append(cutout.astype(np.float32))
-    return images, np.array(fluxes)
+        boxes.append(box)
+    return images, np.array(fluxes), boxes
 
 
 def _blends(detections, shape, mask_threshold):

@@ -41,8 +41,9 @@ class DeblendResult:
         float32 mask probabilities inside each bounding box.
     deblended_images : list of `~numpy.ndarray`
         Each source's share of the background-subtracted data, of shape
-        ``(n_bands, height, width)`` inside its bounding box (zero
-        outside its instance mask and at masked pixels).  Where masks
+        ``(n_bands, height, width)`` inside ``deblended_bboxes`` (zero
+        outside its instance mask grown by the deblender's
+        ``flux_dilation`` and at masked pixels).  Where grown masks
         overlap, the data are split in proportion to the mask
         probabilities, so the deblended images of a blend add up to the
         data.
@@ -55,11 +56,16 @@ class DeblendResult:
         The unit of the data and of the deblended images.
     wcs : WCS object, optional
         The world coordinate system of the image.
+    deblended_bboxes : list of `~photutils.aperture.BoundingBox`, optional
+        The bounding box of each deblended image; by default
+        ``bboxes`` (deblended images measured inside the instance
+        masks).
     """
 
     def __init__(self, segmentation_image, catalog, scores, classes, boxes,
                  bboxes, mask_cutouts, deblended_images, mask_threshold,
-                 detection_image=None, unit=None, wcs=None):
+                 detection_image=None, unit=None, wcs=None,
+                 deblended_bboxes=None):
         self.segmentation_image = segmentation_image
         self.catalog = catalog
         self.scores = scores
@@ -68,6 +74,8 @@ class DeblendResult:
         self.bboxes = bboxes
         self.mask_cutouts = mask_cutouts
         self.deblended_images = deblended_images
+        self.deblended_bboxes = (list(bboxes) if deblended_bboxes is None
+                                 else deblended_bboxes)
         self.mask_threshold = mask_threshold
         self.detection_image = detection_image
         self.unit = unit
@@ -156,7 +164,7 @@ class DeblendResult:
         index = self._index(label)
         cutout = self.deblended_images[index]
         image = np.zeros((cutout.shape[0],) + self.shape, dtype=np.float32)
-        slices = _slices(self.bboxes[index])
+        slices = _slices(self.deblended_bboxes[index])
         image[(slice(None),) + slices] = cutout
         return image
 
