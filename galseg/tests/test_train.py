@@ -188,3 +188,33 @@ def test_cli_train_stops_and_resumes(simulated_datasets, tmp_path, capsys):
     assert 'stopped at step 2 of 12' in capsys.readouterr().out
     assert main(args) == 1
     assert 'already holds a training run' in capsys.readouterr().err
+
+
+def test_init_model_heads_stage(finished_run, simulated_datasets, tmp_path):
+    """A run from a trained model: a 'heads' stage freezes the backbone,
+    and the model card keeps the card of the model it started from."""
+    import numpy as np
+
+    from galseg.engine import load_model
+
+    parent_dir = finished_run['second'].model_directory
+    parent = load_model(parent_dir)
+    config = _tiny_config(stages=[TrainingStage('heads', 1, 1e-3)],
+                          init_model=str(finished_run['out']),
+                          eval_scenes=0)
+    run = train(simulated_datasets['train'], simulated_datasets['val'],
+                tmp_path / 'child', config, progress=False,
+                command='fine-tune')
+    assert run.finished and run.step == 6
+    child = load_model(run.model_directory)
+    for before, after in zip(parent.backbone.get_weights(),
+                             child.backbone.get_weights()):
+        np.testing.assert_array_equal(before, after)
+    changed = [not np.array_equal(before, after) for before, after in zip(
+        parent.mask_head.get_weights(), child.mask_head.get_weights())]
+    assert any(changed)
+    card = json.loads((run.model_directory / 'model_card.json').read_text())
+    assert card['training']['init_model'] == str(finished_run['out'])
+    parent_card = json.loads((parent_dir / 'model_card.json').read_text())
+    assert card['init_model_card'] == parent_card
+    assert card['commands'] == ['fine-tune']

@@ -390,6 +390,8 @@ def _model_card(run_dir, config, model_config, data_info, state,
         'wall_time_s': round(state['wall_time'], 1),
         'sessions': state['sessions'],
     }
+    if config.init_model:
+        card['init_model_card'] = _init_model_card(config.init_model)
     if evaluation is not None:
         card['evaluation'] = {
             'scenes': int(evaluation['n_images'][0]),
@@ -398,6 +400,15 @@ def _model_card(run_dir, config, model_config, data_info, state,
                                         if name != 'method'}
                         for row in evaluation}}
     return card
+
+
+def _init_model_card(init_model):
+    """The model card of the model a run started from (lineage), or
+    `None` when it has none."""
+    init = Path(init_model)
+    init = init / 'model' if (init / 'model').is_dir() else init
+    path = init / 'model_card.json'
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def _plain(value):
