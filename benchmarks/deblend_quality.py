@@ -66,6 +66,13 @@ def print_table(name, result):
           'separation in PSF FWHM:\n')
     print('| method | ' + ' | '.join(labels) + ' |')
     print('|---' * (len(labels) + 1) + '|')
+    errors = {method: summary['source_flux_errors']
+              for method, summary in result.summaries.items()}
+    common = np.logical_and.reduce([np.isfinite(e) for e in errors.values()])
+    print(f'\nmedian flux error on the {int(common.sum())} sources that '
+          'every method found: '
+          + ', '.join(f'{method} {np.median(e[common]):.3f}'
+                      for method, e in errors.items()))
     n_pairs = result.summaries[result.methods[0]]['n_pairs']
     print('| (pairs) | ' + ' | '.join(str(int(n)) for n in n_pairs) + ' |')
     for method, recovery in result.pair_recovery.items():
@@ -78,7 +85,9 @@ def main():
     parser.add_argument('--n', type=int, default=1000,
                         help='scenes per test set')
     parser.add_argument('--model', default='default')
-    parser.add_argument('--score-threshold', type=float, default=0.5)
+    parser.add_argument('--score-threshold', type=float, default=None,
+                        help="galseg's score threshold (default: "
+                             "MaskRCNNDeblender's)")
     parser.add_argument('--data-dir', default='benchmark-data',
                         help='where the test sets and plots are written')
     parser.add_argument('--workers', type=int, default=2)
@@ -91,8 +100,9 @@ def main():
     from galseg import MaskRCNNDeblender
     from galseg.train import default_methods, evaluate
 
-    deblender = MaskRCNNDeblender(model=args.model,
-                                  score_threshold=args.score_threshold)
+    settings = ({} if args.score_threshold is None
+                else {'score_threshold': args.score_threshold})
+    deblender = MaskRCNNDeblender(model=args.model, **settings)
     print(f'model: {args.model}; {deblender!r}')
     data_dir = Path(args.data_dir)
     for name, (folder, seed, n_sources) in SETS.items():

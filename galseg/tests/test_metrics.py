@@ -294,6 +294,16 @@ def test_median_flux_error():
                                 true_fluxes=true_fluxes)
     assert_allclose(result['median_flux_error'], 0.2)
     assert result['n_flux'] == 3
+    assert_allclose(result['source_flux_errors'], [0.1, 0.3, 0.2])
+
+    # Per true source: NaN where it was not found (C is missed here);
+    # the median over bands for multi-band fluxes.
+    result = evaluate_instances(
+        pred[[1, 0]], [0.9, 0.8], truth,
+        pred_fluxes=[[140.0, 10.0], [110.0, 20.0]],
+        true_fluxes=[[100.0, 20.0], [200.0, 20.0], [50.0, 5.0]])
+    assert_allclose(result['source_flux_errors'],
+                    [np.median([0.1, 0.0]), np.median([0.3, 0.5]), np.nan])
 
     # One flux per prediction against per-band truth: band totals.
     result = evaluate_instances(pred[:1], [1.0], truth[:1],

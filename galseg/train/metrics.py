@@ -398,6 +398,7 @@ class EvaluationAccumulator:
         self._pair_bins = []
         self._pair_recovered = []
         self._flux_errors = []
+        self._source_flux_errors = []
 
     def __repr__(self):
         bins = self.separation_bins.tolist()
@@ -501,10 +502,19 @@ class EvaluationAccumulator:
             self._pair_recovered.append((true_to_pred_50[first] >= 0)
                                         & (true_to_pred_50[second] >= 0))
 
+        source_errors = np.full(n_true, np.nan)
         if pred_fluxes is not None and true_fluxes is not None:
             hit = pred_to_true_50 >= 0
             self._flux_errors.append(_relative_errors(
                 pred_fluxes[hit], true_fluxes[pred_to_true_50[hit]]))
+            for index in np.flatnonzero(hit):
+                errors = _relative_errors(
+                    pred_fluxes[index:index + 1],
+                    true_fluxes[pred_to_true_50[index]:
+                                pred_to_true_50[index] + 1])
+                if errors.size:
+                    source_errors[pred_to_true_50[index]] = np.median(errors)
+        self._source_flux_errors.append(source_errors)
 
         self._scores.append(pred_scores)
         self._is_tp.append(is_tp)
@@ -545,7 +555,11 @@ class EvaluationAccumulator:
             With keys ``AP``, ``AP50``, ``AP75`` and ``AP_per_threshold``
             (one value per IoU threshold); ``precision``, ``recall``,
             ``F1``, ``n_true``, ``n_pred``, ``n_true_positive`` (at IoU
-            0.5); ``median_flux_error`` and ``n_flux``;
+            0.5); ``median_flux_error``, ``n_flux`` and
+            ``source_flux_errors`` (per true source in the order added,
+            its relative flux error, the median over bands, NaN when it
+            was not matched or has no flux: compare methods on the
+            sources they all found);
             ``separation_bins`` (the edges), ``pair_recovery``,
             ``n_pairs``, ``n_pairs_recovered``, ``ap_vs_separation`` and
             ``n_true_per_bin`` (one value per bin), ``blend_recovery``
@@ -604,6 +618,8 @@ class EvaluationAccumulator:
                        if self._flux_errors else np.zeros(0))
         median_flux_error = (float(np.median(flux_errors))
                              if flux_errors.size else np.nan)
+        source_flux_errors = (np.concatenate(self._source_flux_errors)
+                              if self._source_flux_errors else np.zeros(0))
 
         return {
             'AP': float(np.mean(ap)),
@@ -618,6 +634,7 @@ class EvaluationAccumulator:
             'n_true_positive': n_tp,
             'median_flux_error': median_flux_error,
             'n_flux': int(flux_errors.size),
+            'source_flux_errors': source_flux_errors,
             'separation_bins': self.separation_bins.copy(),
             'pair_recovery': pair_recovery,
             'n_pairs': n_pairs,
