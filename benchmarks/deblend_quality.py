@@ -60,12 +60,6 @@ def print_table(name, result):
         values = ' | '.join(f'{float(np.asarray(row[c])):.3f}'
                             for c in columns)
         print(f'| {row["method"]} | {values} |')
-    bins = result.separation_bins
-    labels = [f'{lo:g}-{hi:g}' for lo, hi in zip(bins[:-1], bins[1:])]
-    print('\npairs with both members recovered (IoU >= 0.5), by '
-          'separation in PSF FWHM:\n')
-    print('| method | ' + ' | '.join(labels) + ' |')
-    print('|---' * (len(labels) + 1) + '|')
     errors = {method: summary['source_flux_errors']
               for method, summary in result.summaries.items()}
     common = np.logical_and.reduce([np.isfinite(e) for e in errors.values()])
@@ -73,6 +67,12 @@ def print_table(name, result):
           'every method found: '
           + ', '.join(f'{method} {np.median(e[common]):.3f}'
                       for method, e in errors.items()))
+    bins = result.separation_bins
+    labels = [f'{lo:g}-{hi:g}' for lo, hi in zip(bins[:-1], bins[1:])]
+    print('\npairs with both members recovered (IoU >= 0.5), by '
+          'separation in PSF FWHM:\n')
+    print('| method | ' + ' | '.join(labels) + ' |')
+    print('|---' * (len(labels) + 1) + '|')
     n_pairs = result.summaries[result.methods[0]]['n_pairs']
     print('| (pairs) | ' + ' | '.join(str(int(n)) for n in n_pairs) + ' |')
     for method, recovery in result.pair_recovery.items():
@@ -88,6 +88,9 @@ def main():
     parser.add_argument('--score-threshold', type=float, default=None,
                         help="galseg's score threshold (default: "
                              "MaskRCNNDeblender's)")
+    parser.add_argument('--also-threshold', type=float, default=0.3,
+                        help='also score galseg at this lower threshold '
+                             '(its AP and completeness); negative: no')
     parser.add_argument('--data-dir', default='benchmark-data',
                         help='where the test sets and plots are written')
     parser.add_argument('--workers', type=int, default=2)
@@ -98,12 +101,18 @@ def main():
     chosen = args.sets.split(',')
 
     from galseg import MaskRCNNDeblender
-    from galseg.train import default_methods, evaluate
+    from galseg.train import default_methods, evaluate, galseg_predictor
 
     settings = ({} if args.score_threshold is None
                 else {'score_threshold': args.score_threshold})
     deblender = MaskRCNNDeblender(model=args.model, **settings)
     print(f'model: {args.model}; {deblender!r}')
+    methods = default_methods(deblender)
+    if args.also_threshold >= 0:
+        low = MaskRCNNDeblender(model=deblender.model,
+                                score_threshold=args.also_threshold)
+        methods[f'galseg (score >= {args.also_threshold:g})'] = \
+            galseg_predictor(low)
     data_dir = Path(args.data_dir)
     for name, (folder, seed, n_sources) in SETS.items():
         if folder not in chosen:
@@ -111,7 +120,7 @@ def main():
         start = time.perf_counter()
         dataset = simulated_set(data_dir / folder, seed, n_sources, args.n,
                                 args.workers)
-        result = evaluate(dataset, default_methods(deblender),
+        result = evaluate(dataset, methods,
                           plots_dir=data_dir / f'plots-{folder}',
                           separation_bins=BINS, overwrite=True)
         print_table(name, result)

@@ -56,7 +56,7 @@ PAIR = [(20.0, 20.0, 2.5, 60.0), (44.0, 46.0, 2.0, 50.0)]
 
 @pytest.fixture(scope='module')
 def deblender(tiny_model_dir):
-    return MaskRCNNDeblender(tiny_model_dir)
+    return MaskRCNNDeblender(tiny_model_dir, score_threshold=0.5)
 
 
 @pytest.fixture(scope='module')

@@ -23,18 +23,30 @@ def test_loads_offline_from_the_package(deblender):
     assert size < 20e6
 
 
-def test_model_card_records_the_recipe():
-    card = json.loads((DEFAULT_MODEL_DIR / 'model_card.json').read_text())
-    training = json.loads((RECIPE_DIR / 'training.json').read_text())
+def _check_run(card, recipe_file, train_seed):
+    training = json.loads((RECIPE_DIR / recipe_file).read_text())
     assert card['training']['stages'] == training['stages']
     assert card['training']['seed'] == training['seed']
     assert all(command.startswith('galseg train')
                for command in card['commands'])
     simulation = json.loads((RECIPE_DIR / 'simulation.json').read_text())
     data = {entry['role']: entry for entry in card['data']}
+    assert data['train']['seed'] == train_seed
     for key in ('pixel_scale', 'psf_fwhm', 'n_sources', 'snr'):
         assert data['train']['config'][key] == simulation[key]
+        assert data['validation']['config'][key] == simulation[key]
     assert card['steps'] > 0
+
+
+def test_model_card_records_the_recipe():
+    """The shipped model: recipe/training.json on seed 101, then
+    recipe/finetune.json on seed 111 from that run's model."""
+    card = json.loads((DEFAULT_MODEL_DIR / 'model_card.json').read_text())
+    _check_run(card, 'finetune.json', 111)
+    assert card['training']['init_model']
+    _check_run(card['init_model_card'], 'training.json', 101)
+    assert card['init_model_card']['training']['init_model'] is None
+    assert card['model'] == card['init_model_card']['model']
 
 
 def test_separates_a_simulated_pair(deblender):
@@ -49,7 +61,7 @@ def test_separates_a_simulated_pair(deblender):
         scene = simulate_scene(config, 99, index)
         segm, catalog = deblender(scene.image[0])
         assert segm.n_labels >= 2
-        assert np.all(catalog['score'] >= 0.5)
+        assert np.all(catalog['score'] >= deblender.score_threshold)
         # labels follow decreasing score: the first two are the galaxies
         found = np.stack([catalog['x_centroid'][:2],
                           catalog['y_centroid'][:2]], axis=1)
