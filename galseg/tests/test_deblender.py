@@ -232,6 +232,12 @@ def test_blend_ids_separate_blends(deblender):
     blend_ids = catalog['blend_id'][by_y]
     assert blend_ids[0] == blend_ids[1] != blend_ids[2]
     assert sorted(set(catalog['blend_id'])) == [1, 2]
+    # measured inside the masks (no growth), a blend's deblended fluxes
+    # add up to its segment fluxes
+    inside = MaskRCNNDeblender(deblender.model, score_threshold=0.5,
+                               flux_dilation=0)
+    segm, catalog = inside(make_image((96, 96), sources, seed=3))
+    assert sorted(set(catalog['blend_id'])) == [1, 2]
     for blend in (1, 2):
         members = catalog['blend_id'] == blend
         assert_allclose(catalog['deblended_flux'][members].sum(),
