@@ -81,6 +81,9 @@ def pair_image():
     ({'batch_size': 2.0}, TypeError, 'batch_size must be an integer'),
     ({'tile_size': True}, TypeError, 'tile_size must be an integer'),
     ({'tile_overlap': -3}, ValueError, 'tile_overlap must be >= 0, got -3'),
+    ({'flux_dilation': -1}, ValueError, 'flux_dilation must be >= 0, got -1'),
+    ({'flux_dilation': 2.5}, TypeError,
+     'flux_dilation must be an integer, got 2.5'),
     ({'progress': 'yes'}, TypeError, 'progress must be True or False'),
 ])
 def test_settings_are_validated_before_the_model(kwargs, error, match):
