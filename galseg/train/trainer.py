@@ -402,12 +402,16 @@ def _model_card(run_dir, config, model_config, data_info, state,
     return card
 
 
+def _init_model_dir(init_model):
+    """The model directory of ``init_model`` (a model or a run)."""
+    init = Path(init_model)
+    return init / 'model' if (init / 'model').is_dir() else init
+
+
 def _init_model_card(init_model):
     """The model card of the model a run started from (lineage), or
     `None` when it has none."""
-    init = Path(init_model)
-    init = init / 'model' if (init / 'model').is_dir() else init
-    path = init / 'model_card.json'
+    path = _init_model_dir(init_model) / 'model_card.json'
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -525,8 +529,7 @@ class _Trainer:
         with self.strategy.scope():
             self.model = MaskRCNN(self.model_config)
             if self.config.init_model and self.state['step'] == 0:
-                init = Path(self.config.init_model)
-                init = init / 'model' if (init / 'model').is_dir() else init
+                init = _init_model_dir(self.config.init_model)
                 source = load_model(init)
                 if source.config != self.model_config:
                     msg = (f'init_model {init} has another configuration '
