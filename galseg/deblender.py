@@ -642,7 +642,7 @@ def _validate_background(background, shape, unit):
 # --- from detections to result -------------------------------------------
 
 def _build_result(detections, image, background, mask_threshold,
-                  flux_dilation=0):
+                  flux_dilation):
     """Resolve overlaps, measure the sources and collect the result."""
     from photutils.segmentation import SegmentationImage
 
@@ -782,7 +782,7 @@ def _deblend(detections, subtracted, bad, mask_threshold, dilation):
     total = np.zeros(bad.shape, dtype=float)
     for (y0, x0, y1, x1), weight in weights:
         total[y0:y1, x0:x1] += weight
-    images, fluxes, boxes = [], [], []
+    images, fluxes = [], []
     for box, weight in weights:
         y0, x0, y1, x1 = box
         with np.errstate(invalid='ignore', divide='ignore'):
@@ -792,8 +792,7 @@ def _deblend(detections, subtracted, bad, mask_threshold, dilation):
                               0.0)
         fluxes.append(cutout.sum(axis=(1, 2)))
         images.append(cutout.astype(np.float32))
-        boxes.append(box)
-    return images, np.array(fluxes), boxes
+    return images, np.array(fluxes), [box for box, _ in weights]
 
 
 def _blends(detections, shape, mask_threshold):

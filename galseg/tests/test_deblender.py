@@ -536,7 +536,8 @@ def test_multiband_deblended_flux_per_band():
     right[2:8, 1:3] = 0.9
     dets = [_detection((0, 0, 10, 8), left, 0.9),
             _detection((0, 4, 10, 12), right, 0.8)]
-    result = deblender_module._build_result(dets, _inputs(data), 0.0, 0.5)
+    result = deblender_module._build_result(dets, _inputs(data), 0.0, 0.5,
+                                            0)
     catalog = result.catalog
     assert catalog['deblended_flux'].shape == (2, 2)
     assert result.deblended_images[0].shape == (2, 10, 8)
@@ -560,7 +561,7 @@ def test_result_with_unit_and_touching_masks():
     inputs.unit = u.Jy
     with warnings.catch_warnings():
         warnings.simplefilter('error')
-        result = deblender_module._build_result([a, b], inputs, 0.0, 0.5)
+        result = deblender_module._build_result([a, b], inputs, 0.0, 0.5, 0)
     # touching masks form one blend; nothing is shared between them
     assert_array_equal(result.catalog['blend_id'], [1, 1])
     assert_allclose(result.catalog['deblended_flux'], [24, 24] * u.Jy)
