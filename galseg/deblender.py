@@ -13,6 +13,8 @@ import numpy as np
 
 from .models import DEFAULT_MODEL_DIR
 from .result import DeblendResult
+from .segmentation import (flux_shares, kron_fluxes, segment_labels,
+                           suppress_contained)
 from .tiling import (extract_tile, make_tiles, merge_tile_detections,
                      suppress_duplicates, tile_detections)
 
@@ -58,14 +60,31 @@ class MaskRCNNDeblender:
         source found twice, and only the more confident is kept (mask
         non-maximum suppression; 1 keeps all but identical masks).
         Genuinely blended galaxies overlap much less than this.
+    contained_fraction : float, optional
+        A detection whose instance mask lies at least this fraction, in
+        (0, 1], inside the instance masks of more confident detections
+        is dropped: it is a galaxy found again, a piece of one, or two
+        galaxies already found separately (see
+        `galseg.segmentation.suppress_contained`).  1 drops only masks
+        entirely covered; lower values remove more fragments, and more
+        faint galaxies seen on top of bright ones.
+    n_pixels : int, optional
+        The minimum number of connected pixels of a source's segment,
+        as in `~photutils.segmentation.detect_sources`.  Every segment
+        is one 8-connected region: islands of a source and segments
+        smaller than this go to the source that surrounds them (or to
+        the background), and a source left without pixels is dropped
+        from the segmentation image and the catalog.
     flux_dilation : int, optional
-        Pixels by which each source's instance mask is grown for its
-        ``deblended_flux`` and deblended image, so that they include the
-        light of the wings below the mask threshold (the instance masks
-        and the segmentation image are not grown).  In pixels that
-        several grown masks share, the data are split in proportion to
-        the mask probabilities, so a source's wings take almost nothing
-        from a neighbour's core.  0 measures inside the instance mask.
+        Pixels by which the instance masks are grown to split the data
+        between sources: in a pixel that grown masks cover, the data
+        are shared in proportion to the mask probabilities (so a
+        source's wings take almost nothing from a neighbour's core);
+        any other pixel belongs to the nearest segment.  The shares of
+        a pixel add up to one, and each source's deblended image is the
+        data times its share; ``deblended_flux`` is the flux of that
+        image in the source's Kron aperture (see `DeblendResult`).  The
+        instance masks and the segmentation image are not grown.
     tile_size : int or `None`, optional
         Side of the tiles in pixels.  The network's anchors are fixed to
         its input size, so this must be the model's ``image_size``,
@@ -108,7 +127,8 @@ class MaskRCNNDeblender:
     """
 
     def __init__(self, model='default', *, score_threshold=0.7,
-                 mask_threshold=0.5, duplicate_iou=0.6, flux_dilation=3,
+                 mask_threshold=0.5, duplicate_iou=0.6,
+                 contained_fraction=0.95, n_pixels=5, flux_dilation=3,
                  tile_size=None, tile_overlap=None, batch_size=8,
                  progress=False):
         self.score_threshold = _validate_fraction(
@@ -118,6 +138,10 @@ class MaskRCNNDeblender:
             'mask_threshold', mask_threshold, low_open=True, high_open=True)
         self.duplicate_iou = _validate_fraction(
             'duplicate_iou', duplicate_iou, low_open=True, high_open=False)
+        self.contained_fraction = _validate_fraction(
+            'contained_fraction', contained_fraction, low_open=True,
+            high_open=False)
+        self.n_pixels = _validate_positive_int('n_pixels', n_pixels)
         self.flux_dilation = _validate_nonnegative_int('flux_dilation',
                                                        flux_dilation)
         self.batch_size = _validate_positive_int('batch_size', batch_size)
@@ -156,6 +180,8 @@ class MaskRCNNDeblender:
                   'score_threshold': self.score_threshold,
                   'mask_threshold': self.mask_threshold,
                   'duplicate_iou': self.duplicate_iou,
+                  'contained_fraction': self.contained_fraction,
+                  'n_pixels': self.n_pixels,
                   'flux_dilation': self.flux_dilation,
                   'tile_size': self.tile_size,
                   'tile_overlap': self.tile_overlap,
@@ -270,7 +296,8 @@ class MaskRCNNDeblender:
         if not detections:
             return _no_detections()
         return _build_result(detections, image, background,
-                             self.mask_threshold, self.flux_dilation)
+                             self.mask_threshold, self.flux_dilation,
+                             self.n_pixels)
 
     def _detect(self, normalized):
         """Run the network over the tiles and merge their detections."""
@@ -293,8 +320,10 @@ class MaskRCNNDeblender:
         detections = merge_tile_detections(detections, tiles, shape,
                                            self.mask_threshold,
                                            margin=_SEAM_MARGIN)
-        return suppress_duplicates(detections, self.mask_threshold,
-                                   self.duplicate_iou)
+        detections = suppress_duplicates(detections, self.mask_threshold,
+                                         self.duplicate_iou)
+        return suppress_contained(detections, shape, self.mask_threshold,
+                                  self.contained_fraction)
 
 
 def _progress_bar(total, enabled):
@@ -642,23 +671,29 @@ def _validate_background(background, shape, unit):
 # --- from detections to result -------------------------------------------
 
 def _build_result(detections, image, background, mask_threshold,
-                  flux_dilation):
-    """Resolve overlaps, measure the sources and collect the result."""
+                  flux_dilation, n_pixels):
+    """Segment, measure and deblend the sources and collect the result."""
     from photutils.segmentation import SegmentationImage
 
     bad = image.bad.any(axis=0)
-    labels, keep = _resolve_overlaps(detections, bad, mask_threshold)
+    labels, keep = segment_labels(detections, bad, mask_threshold, n_pixels)
     if not keep:
         return _no_detections()
     detections = [detections[i] for i in keep]
 
     subtracted = image.data - background
     blend_id, n_blend = _blends(detections, bad.shape, mask_threshold)
-    deblended_images, deblended_flux, deblended_bboxes = _deblend(
-        detections, subtracted, bad, mask_threshold, flux_dilation)
-
     segm = SegmentationImage(labels)
-    catalog = _catalog(segm, subtracted, bad, image)
+    source_catalog = _source_catalog(segm, subtracted, bad, image)
+    apertures = source_catalog.kron_aperture
+    if source_catalog.isscalar:
+        apertures = [apertures]
+    shares = flux_shares(detections, labels, bad, mask_threshold,
+                         flux_dilation)
+    deblended_images, deblended_flux, deblended_bboxes = kron_fluxes(
+        apertures, shares, subtracted, labels)
+
+    catalog = _catalog_table(source_catalog, image)
     catalog['score'] = np.array([det.score for det in detections])
     flux = deblended_flux if deblended_flux.shape[1] > 1 \
         else deblended_flux[:, 0]
@@ -668,8 +703,8 @@ def _build_result(detections, image, background, mask_threshold,
     catalog['n_blend'] = n_blend
     catalog['score'].info.description = 'detection confidence'
     catalog['deblended_flux'].info.description = (
-        f'flux in the instance mask grown by {flux_dilation} pixels, with '
-        'shared pixels split in proportion to the mask probabilities')
+        'total flux: the Kron flux of the deblended image (the data times '
+        'the source\'s share of each pixel)')
     catalog['blend_id'].info.description = 'label of the blend (group of '\
         'sources whose masks overlap or touch)'
     catalog['n_blend'].info.description = 'number of sources in the blend'
@@ -697,102 +732,9 @@ def _bounding_box(bbox):
     return BoundingBox(ixmin=x0, ixmax=x1, iymin=y0, iymax=y1)
 
 
-def _resolve_overlaps(detections, bad, mask_threshold):
-    """
-    Give each pixel to the source with the highest mask probability.
-
-    Only masks above ``mask_threshold`` compete; on a tie the source
-    with the higher score (earlier in ``detections``) wins; masked
-    pixels get no label.  Sources that win no pixel are dropped.
-
-    Returns the consecutive label image and the indices of the kept
-    detections.
-    """
-    shape = bad.shape
-    winner = np.zeros(shape, dtype=np.int32)
-    best = np.zeros(shape, dtype=np.float32)
-    for index, det in enumerate(detections):
-        region = _region(det)
-        prob = np.where(_covered(det, bad, mask_threshold), det.mask, 0.0)
-        wins = prob > best[region]
-        winner[region][wins] = index + 1
-        best[region][wins] = prob[wins]
-    won = np.zeros(len(detections) + 1, dtype=bool)
-    won[np.unique(winner)] = True
-    keep = np.flatnonzero(won[1:])
-    new_label = np.zeros(len(detections) + 1, dtype=np.int32)
-    new_label[keep + 1] = np.arange(1, len(keep) + 1)
-    return new_label[winner], keep.tolist()
-
-
 def _region(det):
     y0, x0, y1, x1 = det.bbox
     return slice(y0, y1), slice(x0, x1)
-
-
-def _covered(det, bad, mask_threshold):
-    """The unmasked pixels of a detection's bbox above the threshold."""
-    return (det.mask >= mask_threshold) & ~bad[_region(det)]
-
-
-#: Weight of a grown mask's pixels where the mask probability is lower.
-_WING_WEIGHT = 1e-3
-
-
-def _flux_weight(det, bad, mask_threshold, dilation):
-    """
-    A detection's unnormalised share of each pixel of its grown mask.
-
-    The instance mask (probability at least ``mask_threshold``) is grown
-    by ``dilation`` pixels (Euclidean distance); in it a pixel weighs
-    its mask probability, at least `_WING_WEIGHT`.  Returns the
-    ``(iymin, ixmin, iymax, ixmax)`` box of the grown mask, clipped to
-    the image, and the weights there (zero at masked pixels).
-    """
-    from scipy import ndimage
-
-    ny, nx = bad.shape
-    y0, x0, y1, x1 = det.bbox
-    box = (max(y0 - dilation, 0), max(x0 - dilation, 0),
-           min(y1 + dilation, ny), min(x1 + dilation, nx))
-    prob = np.zeros((box[2] - box[0], box[3] - box[1]), dtype=np.float32)
-    prob[y0 - box[0]:y1 - box[0], x0 - box[1]:x1 - box[1]] = det.mask
-    inside = prob >= mask_threshold
-    if dilation:
-        inside = ndimage.distance_transform_edt(~inside) <= dilation
-    inside &= ~bad[box[0]:box[2], box[1]:box[3]]
-    return box, np.where(inside, np.maximum(prob, _WING_WEIGHT), 0.0)
-
-
-def _deblend(detections, subtracted, bad, mask_threshold, dilation):
-    """
-    Split the data between sources in proportion to their masks.
-
-    Each source's instance mask is grown by ``dilation`` pixels (see
-    `_flux_weight`).  In every pixel of several grown masks, each source
-    gets the data times its weight divided by the sum of the weights
-    there, so the deblended images of a blend add up to the data over
-    the blend.
-
-    Returns the deblended images, the fluxes ``(n_sources, n_bands)``
-    and the boxes of the images.
-    """
-    weights = [_flux_weight(det, bad, mask_threshold, dilation)
-               for det in detections]
-    total = np.zeros(bad.shape, dtype=float)
-    for (y0, x0, y1, x1), weight in weights:
-        total[y0:y1, x0:x1] += weight
-    images, fluxes = [], []
-    for box, weight in weights:
-        y0, x0, y1, x1 = box
-        with np.errstate(invalid='ignore', divide='ignore'):
-            share = np.where(weight > 0, weight / total[y0:y1, x0:x1], 0.0)
-        with np.errstate(invalid='ignore'):
-            cutout = np.where(share > 0, subtracted[:, y0:y1, x0:x1] * share,
-                              0.0)
-        fluxes.append(cutout.sum(axis=(1, 2)))
-        images.append(cutout.astype(np.float32))
-    return images, np.array(fluxes), [box for box, _ in weights]
 
 
 def _blends(detections, shape, mask_threshold):
@@ -831,9 +773,8 @@ def _blends(detections, shape, mask_threshold):
     return blend_id, counts[blend_id]
 
 
-def _catalog(segm, subtracted, bad, image):
-    """photutils SourceCatalog of the band-summed data, as a QTable."""
-    from astropy.table import QTable
+def _source_catalog(segm, subtracted, bad, image):
+    """photutils SourceCatalog of the band-summed data."""
     from photutils.segmentation import SourceCatalog
 
     detection = subtracted.sum(axis=0)
@@ -844,9 +785,15 @@ def _catalog(segm, subtracted, bad, image):
         detection = detection * image.unit
         if error is not None:
             error = error * image.unit
-    catalog = SourceCatalog(detection, segm, error=error, mask=bad,
-                            wcs=image.wcs)
-    table = catalog.to_table()
+    return SourceCatalog(detection, segm, error=error, mask=bad,
+                         wcs=image.wcs)
+
+
+def _catalog_table(source_catalog, image):
+    """The default columns of a SourceCatalog, as a QTable."""
+    from astropy.table import QTable
+
+    table = source_catalog.to_table()
     table = QTable(table, meta=table.meta)
     if image.wcs is None:
         table.remove_column('sky_centroid')

@@ -10,13 +10,47 @@ is tuned to the galseg simulations.
 """
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ['detection_image', 'photutils_deblend', 'sep_deblend']
+__all__ = ['Prediction', 'detection_image', 'photutils_deblend',
+           'sep_deblend']
 
 # photutils' own examples use a Gaussian kernel of FWHM 3 pixels.
 _DEFAULT_KERNEL_FWHM = 3.0
+
+# The smallest Kron aperture radius of the SEP documentation, pixels.
+_SEP_MIN_RADIUS = 1.75
+
+
+@dataclass
+class Prediction:
+    """
+    What a deblending method found in one image, for the evaluation.
+
+    Attributes
+    ----------
+    masks : `~numpy.ndarray` of bool
+        ``(n, ny, nx)`` masks of the sources, as the method's users get
+        them (its segmentation image, one mask per label).
+    scores : `~numpy.ndarray`
+        ``(n,)`` confidences; higher is more confident.
+    fluxes : `~numpy.ndarray`, optional
+        ``(n, n_bands)`` or ``(n,)``: the method's own best total flux
+        (Kron fluxes for photutils and SEP, ``deblended_flux`` for
+        galseg).
+    segment_fluxes : `~numpy.ndarray`, optional
+        The sums of the data in the masks, shaped like ``fluxes``.
+    positions : `~numpy.ndarray`, optional
+        ``(n, 2)`` ``(x, y)`` centroids of the sources.
+    """
+
+    masks: np.ndarray
+    scores: np.ndarray
+    fluxes: np.ndarray = None
+    segment_fluxes: np.ndarray = None
+    positions: np.ndarray = None
 
 
 def _validate_image(image):
@@ -161,18 +195,19 @@ def photutils_deblend(image, noise, *, psf_fwhm=None, n_sigma=1.5,
 
     Returns
     -------
-    masks : `~numpy.ndarray` of bool
-        The instance masks, of shape ``(n, ny, nx)``; they do not
-        overlap.
-    scores : `~numpy.ndarray`
-        The signal-to-noise ratio of each segment on the (unconvolved)
-        detection image.  photutils has no confidence score; the
-        segment S/N ranks the sources for the average precision, the
-        brightest and most significant first.
-    fluxes : `~numpy.ndarray`
-        The sum of each band within each segment, of shape ``(n,
-        n_bands)`` (isophotal fluxes: they miss the light outside the
-        segment).
+    prediction : `Prediction`
+        ``masks``: the segments, of shape ``(n, ny, nx)`` (they do not
+        overlap); ``scores``: the signal-to-noise ratio of each segment
+        on the (unconvolved) detection image (photutils has no
+        confidence score; the segment S/N ranks the sources for the
+        average precision, the brightest and most significant first);
+        ``fluxes``: the Kron flux in each band, of shape ``(n,
+        n_bands)``, as photutils users measure total fluxes
+        (`~photutils.segmentation.SourceCatalog` of the detection image
+        with the convolved image for the centroids and shapes, and its
+        Kron apertures in each band); ``segment_fluxes``: the sum of
+        each band within each segment (isophotal fluxes); ``positions``:
+        the catalog centroids.
 
     Raises
     ------
@@ -212,8 +247,19 @@ def photutils_deblend(image, noise, *, psf_fwhm=None, n_sigma=1.5,
         segment_data, labels = np.zeros(detection.shape, dtype=int), []
     else:
         segment_data, labels = segm.data, segm.labels
-    return _instances(segment_data, labels, image, detection,
-                      detection_noise)
+    masks, scores, segment_fluxes = _instances(
+        segment_data, labels, image, detection, detection_noise)
+    if segm is None:
+        return Prediction(masks, scores, segment_fluxes, segment_fluxes,
+                          np.zeros((0, 2)))
+    from photutils.segmentation import SourceCatalog
+
+    catalog = SourceCatalog(detection, segm, convolved_data=convolved)
+    kron = np.stack([SourceCatalog(band, segm, detection_catalog=catalog)
+                     .kron_flux for band in image], axis=1)
+    positions = np.column_stack([catalog.x_centroid, catalog.y_centroid])
+    return Prediction(masks, scores, np.asarray(kron, dtype=float),
+                      segment_fluxes, positions)
 
 
 def sep_deblend(image, noise, *, thresh=1.5, minarea=5, deblend_nthresh=32,
@@ -242,8 +288,13 @@ def sep_deblend(image, noise, *, thresh=1.5, minarea=5, deblend_nthresh=32,
 
     Returns
     -------
-    masks, scores, fluxes : `~numpy.ndarray`
-        As for `photutils_deblend`.
+    prediction : `Prediction`
+        As for `photutils_deblend`, with SEP's Kron fluxes (MAG_AUTO,
+        the recipe of the SEP documentation: `sep.kron_radius` within 6
+        times the isophotal ellipse, `sep.sum_ellipse` in 2.5 Kron
+        radii, at least a circle of 1.75 pixels, the pixels of other
+        objects masked as SExtractor does) and ``sep.extract``'s
+        positions.
 
     Raises
     ------
@@ -270,5 +321,33 @@ def sep_deblend(image, noise, *, thresh=1.5, minarea=5, deblend_nthresh=32,
         deblend_cont=deblend_cont, segmentation_map=True)
     segment_data = np.asarray(segment_data, dtype=int)
     labels = np.arange(1, len(objects) + 1)
-    return _instances(segment_data, labels, image, detection,
-                      detection_noise)
+    masks, scores, segment_fluxes = _instances(
+        segment_data, labels, image, detection, detection_noise)
+    positions = np.column_stack([objects['x'], objects['y']]).reshape(-1, 2)
+    kron = np.stack([_sep_kron_flux(np.ascontiguousarray(band), objects,
+                                    segment_data) for band in image],
+                    axis=1).reshape(len(objects), len(image))
+    return Prediction(masks, scores, kron, segment_fluxes, positions)
+
+
+def _sep_kron_flux(data, objects, segment_data):
+    """SEP's Kron flux (MAG_AUTO): the recipe of the SEP documentation."""
+    import sep
+
+    if len(objects) == 0:
+        return np.zeros(0)
+    x, y = objects['x'], objects['y']
+    a, b, theta = objects['a'], objects['b'], objects['theta']
+    seg_id = np.arange(1, len(objects) + 1, dtype=np.int32)
+    segmap = np.ascontiguousarray(segment_data, dtype=np.int32)
+    kron_radius, _ = sep.kron_radius(data, x, y, a, b, theta, 6.0,
+                                     seg_id=seg_id, segmap=segmap)
+    flux, _, _ = sep.sum_ellipse(data, x, y, a, b, theta, 2.5 * kron_radius,
+                                 subpix=1, seg_id=seg_id, segmap=segmap)
+    # the documentation's minimum: a circle of radius 1.75 pixels
+    small = ~(kron_radius * np.sqrt(a * b) >= _SEP_MIN_RADIUS)
+    if small.any():
+        flux[small], _, _ = sep.sum_circle(
+            data, x[small], y[small], _SEP_MIN_RADIUS, subpix=1,
+            seg_id=seg_id[small], segmap=segmap)
+    return flux

@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from ..utils import atomic_output, check_writable
+from .baselines import Prediction
 from .metrics import (COCO_IOU_THRESHOLDS, DEFAULT_SEPARATION_BINS,
                       EvaluationAccumulator, _validate_bins)
 
-__all__ = ['EvaluationResult', 'default_methods', 'evaluate',
+__all__ = ['EvaluationResult', 'Prediction', 'default_methods', 'evaluate',
            'galseg_predictor', 'photutils_predictor', 'scene_truth',
            'sep_predictor', 'write_evaluation']
 
@@ -151,7 +153,7 @@ def photutils_predictor(**kwargs):
     Returns
     -------
     predict : callable
-        ``predict(scene) -> (masks, scores, fluxes)``.
+        ``predict(scene) -> Prediction``.
     """
     from .baselines import photutils_deblend
 
@@ -175,7 +177,7 @@ def sep_predictor(**kwargs):
     Returns
     -------
     predict : callable
-        ``predict(scene) -> (masks, scores, fluxes)``.
+        ``predict(scene) -> Prediction``.
 
     Raises
     ------
@@ -197,7 +199,7 @@ def sep_predictor(**kwargs):
     return predict
 
 
-def galseg_predictor(deblender, background=0.0):
+def galseg_predictor(deblender, background=0.0, masks='segments'):
     """
     Make a predictor that runs a galseg deblender.
 
@@ -206,20 +208,27 @@ def galseg_predictor(deblender, background=0.0):
     deblender : `~galseg.MaskRCNNDeblender`, str or path-like
         The deblender, or a model name or directory to build one from.
         Its ``deblend(image, error=..., background=...)`` is called
-        with the scene's noise as the error, and its
-        `~galseg.DeblendResult` gives the instance masks, scores and
-        ``deblended_flux``.
+        with the scene's noise as the error.
     background : float or `None`, optional
         The background passed to the deblender.  Simulated scenes are
         sky-subtracted, so the known value 0 is given by default, as the
         baselines assume; `None` lets the deblender estimate it.
+    masks : {'segments', 'instances'}, optional
+        Which masks are scored: the segments of the segmentation image,
+        what users get (the default), or the instance masks, which may
+        overlap.
 
     Returns
     -------
     predict : callable
-        ``predict(scene) -> (masks, scores, fluxes)``; no detection
-        (a `None` result) gives zero instances, without a warning.
+        ``predict(scene) -> Prediction`` with the masks, the scores,
+        ``deblended_flux`` as the total flux, the sums of the data in
+        the segments and the catalog centroids; no detection (a `None`
+        result) gives zero sources, without a warning.
     """
+    if masks not in ('segments', 'instances'):
+        msg = f"masks must be 'segments' or 'instances'; got {masks!r}"
+        raise ValueError(msg)
     if isinstance(deblender, (str, os.PathLike)):
         from ..deblender import MaskRCNNDeblender
 
@@ -241,12 +250,24 @@ def galseg_predictor(deblender, background=0.0):
             result = deblender.deblend(image, error=error,
                                        background=background)
         if result is None or len(result.scores) == 0:
-            return (np.zeros((0, *image.shape[-2:]), dtype=bool),
-                    np.zeros(0), np.zeros((0, len(image))))
-        masks = np.asarray(result.instance_masks(), dtype=bool)
-        scores = np.asarray(result.scores, dtype=float)
-        fluxes = _as_array(result.catalog['deblended_flux'])
-        return masks, scores, fluxes
+            none = np.zeros((0, len(image)))
+            return Prediction(np.zeros((0, *image.shape[-2:]), dtype=bool),
+                              np.zeros(0), none, none, np.zeros((0, 2)))
+        if masks == 'segments':
+            labels = result.segmentation_image.data
+            found = labels[np.newaxis] == result.labels[:, None, None]
+        else:
+            found = np.asarray(result.instance_masks(), dtype=bool)
+        segment_fluxes = np.stack(
+            [ndimage.sum_labels(band, labels=result.segmentation_image.data,
+                                index=result.labels) for band in image],
+            axis=1)
+        catalog = result.catalog
+        positions = np.column_stack([_as_array(catalog['x_centroid']),
+                                     _as_array(catalog['y_centroid'])])
+        return Prediction(found, np.asarray(result.scores, dtype=float),
+                          _as_array(catalog['deblended_flux']),
+                          segment_fluxes, positions)
 
     return predict
 
@@ -304,13 +325,13 @@ def _validate_max_scenes(max_scenes):
 
 
 def _unpack_prediction(name, prediction):
+    if isinstance(prediction, Prediction):
+        return prediction
     if not isinstance(prediction, tuple) or len(prediction) not in (2, 3):
-        msg = (f'the predictor of method {name!r} must return (masks, '
-               'scores, fluxes) or (masks, scores)')
+        msg = (f'the predictor of method {name!r} must return a '
+               'Prediction, (masks, scores, fluxes) or (masks, scores)')
         raise TypeError(msg)
-    masks, scores = prediction[:2]
-    fluxes = prediction[2] if len(prediction) == 3 else None
-    return masks, scores, fluxes
+    return Prediction(*prediction)
 
 
 def _bin_labels(bins):
@@ -336,6 +357,26 @@ def _make_table(summaries, times, bins):
                              'sources',
         'blend_recovery': 'fraction of close pairs with both sources '
                           'matched at IoU 0.5',
+        'det_precision': 'fraction of detections within one PSF FWHM of a '
+                         'true source not matched yet',
+        'det_recall': 'fraction of true sources matched by position',
+        'over_count': 'fraction of images with more detections than true '
+                      'sources',
+        'under_count': 'fraction of images with fewer detections than '
+                       'true sources',
+        'fragments': 'fraction of detections unmatched by position and '
+                     'mostly inside the true footprints',
+        'spurious': 'fraction of detections unmatched by position and '
+                    'mostly outside the true footprints',
+        'total_flux_error': 'median |flux - true| / true of the '
+                            "method's total flux, sources matched by "
+                            'position',
+        'total_flux_error_blended': 'the same, for sources with a true '
+                                    'neighbour closer than 3 PSF FWHM',
+        'segment_flux_error': 'median relative error of the sum of the '
+                              'data in the segment',
+        'segment_flux_error_blended': 'the same, for sources with a true '
+                                      'neighbour closer than 3 PSF FWHM',
     }
     for key, description in descriptions.items():
         table[key] = [row[key] for row in rows]
@@ -345,6 +386,11 @@ def _make_table(summaries, times, bins):
         table[name] = [row['pair_recovery'][b] for row in rows]
         table[name].description = (f'pair recovery at separations {label} '
                                    'PSF FWHM')
+    for b, label in enumerate(_bin_labels(bins)):
+        name = f'det_recovery_{label}'
+        table[name] = [row['det_pair_recovery'][b] for row in rows]
+        table[name].description = (f'pair recovery at separations {label} '
+                                   'PSF FWHM, matches by position')
     for b, label in enumerate(_bin_labels(bins)):
         name = f'AP_{label}'
         table[name] = [row['ap_vs_separation'][b] for row in rows]
@@ -397,10 +443,11 @@ def evaluate(dataset, methods, plots_dir=None, max_scenes=None,
         ``psf_fwhm``, ``footprints`` and ``catalog`` (see
         `scene_truth`).
     methods : dict
-        Method names mapped to predictors, ``predict(scene) -> (masks,
-        scores, fluxes)`` with ``masks`` bool of shape ``(n, ny, nx)``,
-        ``scores`` of shape ``(n,)`` (higher is more confident) and
-        ``fluxes`` of shape ``(n, n_bands)`` or ``(n,)`` or `None`; see
+        Method names mapped to predictors, ``predict(scene) ->
+        Prediction`` (see `Prediction`), or ``(masks, scores, fluxes)``
+        with ``masks`` bool of shape ``(n, ny, nx)``, ``scores`` of
+        shape ``(n,)`` (higher is more confident) and ``fluxes`` of
+        shape ``(n, n_bands)`` or ``(n,)`` or `None`; see
         `galseg_predictor`, `photutils_predictor`, `sep_predictor` and
         `default_methods`.
     plots_dir : str or `~pathlib.Path`, optional
@@ -475,10 +522,14 @@ def evaluate(dataset, methods, plots_dir=None, max_scenes=None,
             start = time.perf_counter()
             prediction = predict(scene)
             times[name] += time.perf_counter() - start
-            masks, scores, fluxes = _unpack_prediction(name, prediction)
+            prediction = _unpack_prediction(name, prediction)
+            masks = prediction.masks
             try:
                 accumulators[name].add(
-                    masks, scores, truth['masks'], pred_fluxes=fluxes,
+                    masks, prediction.scores, truth['masks'],
+                    pred_fluxes=prediction.fluxes,
+                    pred_segment_fluxes=prediction.segment_fluxes,
+                    pred_positions=prediction.positions,
                     true_fluxes=truth['fluxes'],
                     true_positions=truth['positions'],
                     psf_fwhm=truth['psf_fwhm'])

@@ -20,7 +20,7 @@ import numpy as np
 __all__ = ['COCO_IOU_THRESHOLDS', 'COCO_RECALL_THRESHOLDS',
            'DEFAULT_SEPARATION_BINS', 'EvaluationAccumulator',
            'average_precision', 'close_pairs', 'evaluate_instances',
-           'mask_iou', 'match_instances']
+           'mask_iou', 'match_detections', 'match_instances']
 
 #: IoU thresholds of the COCO AP: 0.50, 0.55, ..., 0.95.
 COCO_IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
@@ -31,6 +31,10 @@ COCO_RECALL_THRESHOLDS = np.linspace(0.0, 1.0, 101)
 
 #: Default bin edges of pair separation, in units of the PSF FWHM.
 DEFAULT_SEPARATION_BINS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
+
+#: A true source is *blended* when its nearest true neighbour is closer
+#: than this many PSF FWHM.
+BLENDED_SEPARATION = 3.0
 
 
 def _validate_masks(masks, name, shape=None):
@@ -260,6 +264,63 @@ def average_precision(scores, is_true_positive, n_true):
     return float(sampled.mean())
 
 
+def match_detections(positions, scores, true_positions, max_distance):
+    """
+    Match detections to true sources by position, whatever their masks.
+
+    Going down the detections by decreasing score, each is matched to
+    the nearest true source not matched yet, if that lies within
+    ``max_distance``.  Unlike `match_instances`, this does not depend
+    on the shapes of the masks: a faint galaxy found on top of a bright
+    one is matched even when its share of a segmentation image cannot
+    reach an IoU of 0.5 with its footprint.
+
+    Parameters
+    ----------
+    positions : `~numpy.ndarray`
+        ``(n, 2)`` positions of the detections (e.g. centroids).
+    scores : `~numpy.ndarray`
+        ``(n,)`` confidences; higher is matched first.
+    true_positions : `~numpy.ndarray`
+        ``(m, 2)`` positions of the true sources, in the same order of
+        axes.
+    max_distance : float
+        The largest distance of a match, e.g. one PSF FWHM.
+
+    Returns
+    -------
+    pred_to_true : `~numpy.ndarray` of int
+        ``(n,)``: the matched true source of each detection, -1 if none.
+    true_to_pred : `~numpy.ndarray` of int
+        ``(m,)``: the matched detection of each true source, -1 if none.
+
+    Examples
+    --------
+    >>> from galseg.train.metrics import match_detections
+    >>> match_detections([[0, 0], [0.5, 0], [10, 0]], [0.9, 0.8, 0.7],
+    ...                  [[0.2, 0], [9, 0]], max_distance=2)
+    (array([ 0, -1,  1]), array([0, 2]))
+    """
+    from scipy.spatial.distance import cdist
+
+    positions = np.asarray(positions, dtype=float).reshape(-1, 2)
+    true_positions = np.asarray(true_positions, dtype=float).reshape(-1, 2)
+    scores = np.asarray(scores, dtype=float).reshape(-1)
+    pred_to_true = np.full(len(positions), -1)
+    true_to_pred = np.full(len(true_positions), -1)
+    if len(positions) == 0 or len(true_positions) == 0:
+        return pred_to_true, true_to_pred
+    distance = cdist(positions, true_positions)
+    distance[~np.isfinite(distance)] = np.inf
+    for index in np.argsort(-scores, kind='stable'):
+        candidates = np.where(true_to_pred < 0, distance[index], np.inf)
+        nearest = int(np.argmin(candidates))
+        if candidates[nearest] <= max_distance:
+            pred_to_true[index] = nearest
+            true_to_pred[nearest] = index
+    return pred_to_true, true_to_pred
+
+
 def close_pairs(positions, max_separation):
     """
     Find the unordered pairs of sources closer than a given separation.
@@ -379,6 +440,25 @@ class EvaluationAccumulator:
       over bands when both fluxes have bands, of ``|measured - true| /
       |true|``.  If one side has a single flux per source, the other is
       summed over bands.
+    * **Detection level** (needs ``psf_fwhm``): a detection is true when
+      its position (``pred_positions``, else its mask centroid) lies
+      within one PSF FWHM of a true source not matched yet, going down
+      the detections by score (`match_detections`), whatever the shape
+      of its mask.  ``det_precision`` and ``det_recall`` count these
+      matches; an unmatched detection is a *fragment* when at least
+      half of its mask lies in the true footprints, else *spurious*
+      (``fragments`` and ``spurious`` are fractions of all
+      detections); ``det_pair_recovery`` is the pair recovery with
+      these matches.
+    * **Counts**: ``over_count`` and ``under_count`` are the fractions
+      of images with more, and with fewer, detections than true
+      sources.
+    * **Total and segment flux errors** (detection-level matches): the
+      median relative error of ``pred_fluxes`` (a method's own best
+      total flux) and of ``pred_segment_fluxes`` (the sums of the data
+      in the segments), over all found sources and over the
+      *blended* ones, whose nearest true neighbour is closer than
+      `BLENDED_SEPARATION` PSF FWHM.
     """
 
     def __init__(self, separation_bins=DEFAULT_SEPARATION_BINS,
@@ -399,6 +479,14 @@ class EvaluationAccumulator:
         self._pair_recovered = []
         self._flux_errors = []
         self._source_flux_errors = []
+        self._count_difference = []
+        self._n_det_true_positive = 0
+        self._n_fragments = 0
+        self._n_spurious = 0
+        self._det_pair_recovered = []
+        self._source_total_errors = []
+        self._source_segment_errors = []
+        self._source_separation = []
 
     def __repr__(self):
         bins = self.separation_bins.tolist()
@@ -418,7 +506,8 @@ class EvaluationAccumulator:
         return index
 
     def add(self, pred_masks, pred_scores, true_masks, *, pred_fluxes=None,
-            true_fluxes=None, true_positions=None, psf_fwhm=None):
+            true_fluxes=None, true_positions=None, psf_fwhm=None,
+            pred_positions=None, pred_segment_fluxes=None):
         """
         Add the predictions and the truth of one image.
 
@@ -441,8 +530,16 @@ class EvaluationAccumulator:
             The ``(x, y)`` positions of the true sources, of shape ``(m,
             2)``; the mask centroids if not given.
         psf_fwhm : float, optional
-            The PSF FWHM in pixels; the separation statistics of this
-            image are not accumulated if it is not given.
+            The PSF FWHM in pixels; the separation and detection-level
+            statistics of this image are not accumulated if it is not
+            given.
+        pred_positions : `~numpy.ndarray`, optional
+            The ``(x, y)`` positions of the detections, of shape ``(n,
+            2)``, for the detection-level matching; the mask centroids
+            if not given.
+        pred_segment_fluxes : `~numpy.ndarray`, optional
+            The sums of the data in the predicted segments, shaped like
+            ``pred_fluxes``.
 
         Raises
         ------
@@ -457,6 +554,17 @@ class EvaluationAccumulator:
         if pred_fluxes is not None:
             pred_fluxes = _validate_fluxes(pred_fluxes, 'pred_fluxes',
                                            n_pred)
+        if pred_segment_fluxes is not None:
+            pred_segment_fluxes = _validate_fluxes(
+                pred_segment_fluxes, 'pred_segment_fluxes', n_pred)
+        if pred_positions is None:
+            pred_positions = _mask_centroids(pred_masks)
+        else:
+            pred_positions = np.asarray(pred_positions, dtype=float)
+            if pred_positions.shape != (n_pred, 2):
+                msg = (f'pred_positions must have shape ({n_pred}, 2); got '
+                       f'{pred_positions.shape}')
+                raise ValueError(msg)
         if true_fluxes is not None:
             true_fluxes = _validate_fluxes(true_fluxes, 'true_fluxes',
                                            n_true)
@@ -515,12 +623,57 @@ class EvaluationAccumulator:
                 if errors.size:
                     source_errors[pred_to_true_50[index]] = np.median(errors)
         self._source_flux_errors.append(source_errors)
+        self._count_difference.append(n_pred - n_true)
+        if psf_fwhm is not None:
+            self._add_detection_level(
+                pred_masks, pred_scores, pred_positions, true_masks,
+                true_positions, psf_fwhm, pred_fluxes, pred_segment_fluxes,
+                true_fluxes)
 
         self._scores.append(pred_scores)
         self._is_tp.append(is_tp)
         self._bins.append(bins)
         self.n_true += n_true
         self.n_images += 1
+
+    def _add_detection_level(self, pred_masks, pred_scores, pred_positions,
+                             true_masks, true_positions, psf_fwhm,
+                             pred_fluxes, pred_segment_fluxes, true_fluxes):
+        n_true = len(true_masks)
+        pred_to_true, true_to_pred = match_detections(
+            pred_positions, pred_scores, true_positions, psf_fwhm)
+        found = pred_to_true >= 0
+        self._n_det_true_positive += int(found.sum())
+        footprints = true_masks.any(axis=0)
+        area = pred_masks.sum(axis=(1, 2))
+        inside = (pred_masks & footprints).sum(axis=(1, 2))
+        fragment = ~found & (2 * inside >= np.maximum(area, 1))
+        self._n_fragments += int(fragment.sum())
+        self._n_spurious += int((~found & ~fragment).sum())
+        first, second, _ = close_pairs(true_positions,
+                                       self.separation_bins[-1] * psf_fwhm)
+        self._det_pair_recovered.append((true_to_pred[first] >= 0)
+                                        & (true_to_pred[second] >= 0))
+        for pred, errors in ((pred_fluxes, self._source_total_errors),
+                             (pred_segment_fluxes,
+                              self._source_segment_errors)):
+            source_errors = np.full(n_true, np.nan)
+            if pred is not None and true_fluxes is not None:
+                for index in np.flatnonzero(true_to_pred >= 0):
+                    error = _relative_errors(
+                        pred[true_to_pred[index]][np.newaxis],
+                        true_fluxes[index][np.newaxis])
+                    if error.size:
+                        source_errors[index] = np.median(error)
+            errors.append(source_errors)
+        separation = np.full(n_true, np.inf)
+        if n_true > 1:
+            from scipy.spatial.distance import cdist
+
+            distance = cdist(true_positions, true_positions)
+            np.fill_diagonal(distance, np.inf)
+            separation = distance.min(axis=1) / psf_fwhm
+        self._source_separation.append(separation)
 
     def _true_source_bins(self, positions, psf_fwhm):
         if len(positions) < 2:
@@ -620,6 +773,7 @@ class EvaluationAccumulator:
                              if flux_errors.size else np.nan)
         source_flux_errors = (np.concatenate(self._source_flux_errors)
                               if self._source_flux_errors else np.zeros(0))
+        detection_level = self._detection_level_summary(pair_bins, n_pairs)
 
         return {
             'AP': float(np.mean(ap)),
@@ -643,7 +797,47 @@ class EvaluationAccumulator:
             'ap_vs_separation': ap_vs_separation,
             'n_true_per_bin': n_true_per_bin,
             'n_images': int(self.n_images),
+            **detection_level,
         }
+
+    def _detection_level_summary(self, pair_bins, n_pairs):
+        n_pred = sum(len(scores) for scores in self._scores)
+        difference = np.array(self._count_difference)
+        n_images = max(self.n_images, 1)
+        summary = {
+            'det_precision': (self._n_det_true_positive / n_pred
+                              if n_pred else np.nan),
+            'det_recall': (self._n_det_true_positive / self.n_true
+                           if self.n_true else np.nan),
+            'fragments': self._n_fragments / n_pred if n_pred else np.nan,
+            'spurious': self._n_spurious / n_pred if n_pred else np.nan,
+            'over_count': float(np.sum(difference > 0) / n_images),
+            'under_count': float(np.sum(difference < 0) / n_images),
+        }
+        recovered = (np.concatenate(self._det_pair_recovered)
+                     if self._det_pair_recovered else np.zeros(0, bool))
+        inside = pair_bins >= 0
+        n_recovered = np.bincount(pair_bins[inside],
+                                  weights=recovered[inside],
+                                  minlength=len(n_pairs))
+        det_pair_recovery = np.full(len(n_pairs), np.nan)
+        np.divide(n_recovered, n_pairs, out=det_pair_recovery,
+                  where=n_pairs > 0)
+        summary['det_pair_recovery'] = det_pair_recovery
+        separation = (np.concatenate(self._source_separation)
+                      if self._source_separation else np.zeros(0))
+        blended = separation < BLENDED_SEPARATION
+        for kind, errors in (('total', self._source_total_errors),
+                             ('segment', self._source_segment_errors)):
+            errors = np.concatenate(errors) if errors else np.zeros(0)
+            summary[f'source_{kind}_flux_errors'] = errors
+            for suffix, chosen in (('', np.ones(len(errors), bool)),
+                                   ('_blended', blended)):
+                values = errors[chosen & np.isfinite(errors)]
+                summary[f'{kind}_flux_error{suffix}'] = (
+                    float(np.median(values)) if values.size else np.nan)
+        summary['source_separation'] = separation
+        return summary
 
 
 def evaluate_instances(pred_masks, pred_scores, true_masks, *,

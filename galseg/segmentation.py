@@ -1,0 +1,387 @@
+"""
+From the network's detections to what users get: one galaxy, one source.
+
+The network proposes instance masks that may overlap, repeat a source
+or cover only a piece of one.  `~galseg.MaskRCNNDeblender` turns them
+into its outputs in four steps, each a function of this module:
+
+1. `suppress_contained` drops every detection whose instance mask lies
+   mostly inside the instance masks of more confident detections: a
+   galaxy (or a piece of one, or a pair already found as two) found
+   again.
+2. `segment_labels` gives each pixel to the source of highest mask
+   probability there and makes every segment one connected region
+   (8-connected, as in `~photutils.segmentation.detect_sources`) of at
+   least ``n_pixels`` pixels.  Islands of a source and segments that
+   are too small go to the source that surrounds them (the one sharing
+   most of their border) or to the background; a source left without
+   pixels is dropped.
+3. `flux_shares` splits the data between the sources: an unmasked
+   pixel covered by the grown instance masks of some sources is shared
+   in proportion to their mask probabilities, any other unmasked pixel
+   belongs to the nearest segment.  The shares of every unmasked pixel
+   add up to one, so flux is conserved: each source's deblended image
+   is the data times its share.
+4. `kron_fluxes` measures the total flux of each source on its
+   deblended image, in the source's Kron aperture (photutils'
+   `~photutils.segmentation.SourceCatalog.kron_aperture`).
+"""
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = ['suppress_contained', 'segment_labels', 'flux_shares',
+           'kron_fluxes']
+
+#: 8-connectivity, as photutils' default.
+_CONNECTIVITY = np.ones((3, 3), dtype=bool)
+
+#: Weight of a grown mask's pixels where the mask probability is lower.
+_WING_WEIGHT = 1e-3
+
+
+def _region(det):
+    y0, x0, y1, x1 = det.bbox
+    return slice(y0, y1), slice(x0, x1)
+
+
+def suppress_contained(detections, shape, mask_threshold, max_overlap):
+    """
+    Drop detections that lie mostly inside more confident ones.
+
+    Going down the list, a detection is dropped when at least
+    ``max_overlap`` of its instance mask (the pixels whose mask
+    probability reaches ``mask_threshold``) is already covered by the
+    instance masks of the detections kept before it.  This removes
+    what mask non-maximum suppression (by intersection over union)
+    lets through: a fragment inside a galaxy, a second, differently
+    shaped mask of the same galaxy, and a mask spanning two galaxies
+    already found separately.
+
+    Parameters
+    ----------
+    detections : list of `~galseg.tiling.Detection`
+        Sorted by decreasing score.
+    shape : tuple of int
+        ``(ny, nx)`` of the image.
+    mask_threshold : float
+        Mask probability that defines an instance mask.
+    max_overlap : float
+        The covered fraction, in (0, 1], from which a detection is
+        dropped; 1 drops only detections entirely covered.
+
+    Returns
+    -------
+    kept : list of `~galseg.tiling.Detection`
+        In the order of ``detections``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from galseg.segmentation import suppress_contained
+    >>> from galseg.tiling import Detection
+    >>> def square(y0, x0, size, score):
+    ...     return Detection(box=np.array([y0, x0, y0 + size, x0 + size]),
+    ...                      score=score, class_id=1,
+    ...                      mask=np.ones((size, size), np.float32),
+    ...                      bbox=(y0, x0, y0 + size, x0 + size))
+    >>> galaxy, piece, neighbour = (square(0, 0, 10, 0.9),
+    ...                             square(2, 2, 4, 0.8),
+    ...                             square(5, 8, 6, 0.7))
+    >>> kept = suppress_contained([galaxy, piece, neighbour], (16, 16),
+    ...                           mask_threshold=0.5, max_overlap=0.5)
+    >>> [det.score for det in kept]
+    [0.9, 0.7]
+    """
+    covered = np.zeros(shape, dtype=bool)
+    kept = []
+    for det in detections:
+        region = _region(det)
+        inside = det.mask >= mask_threshold
+        area = np.count_nonzero(inside)
+        if area == 0:
+            continue
+        if np.count_nonzero(covered[region] & inside) >= max_overlap * area:
+            continue
+        covered[region] |= inside
+        kept.append(det)
+    return kept
+
+
+def _most_probable(detections, bad, mask_threshold):
+    """Label image: each pixel to the detection most probable there."""
+    winner = np.zeros(bad.shape, dtype=np.int32)
+    best = np.zeros(bad.shape, dtype=np.float32)
+    for index, det in enumerate(detections):
+        region = _region(det)
+        inside = (det.mask >= mask_threshold) & ~bad[region]
+        prob = np.where(inside, det.mask, 0.0)
+        wins = prob > best[region]
+        winner[region][wins] = index + 1
+        best[region][wins] = prob[wins]
+    return winner
+
+
+def _orphans(labels, n_pixels):
+    """Pixels of islands, and of segments smaller than ``n_pixels``."""
+    orphan = np.zeros(labels.shape, dtype=bool)
+    for label, found in enumerate(ndimage.find_objects(labels), start=1):
+        if found is None:
+            continue
+        own = labels[found] == label
+        parts, n_parts = ndimage.label(own, structure=_CONNECTIVITY)
+        sizes = np.bincount(parts.ravel())[1:]
+        main = int(np.argmax(sizes)) + 1
+        if sizes[main - 1] < n_pixels:
+            orphan[found] |= own
+        elif n_parts > 1:
+            orphan[found] |= own & (parts != main)
+    return orphan
+
+
+def _grown(found, shape):
+    """A ``find_objects`` slice pair grown by one pixel, in the image."""
+    return tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n))
+                 for s, n in zip(found, shape))
+
+
+def segment_labels(detections, bad, mask_threshold, n_pixels):
+    """
+    Turn detections into a segmentation image of connected segments.
+
+    Each unmasked pixel where some instance mask reaches
+    ``mask_threshold`` goes to the detection of highest mask
+    probability there (the earlier, more confident one on a tie).  Then
+    every pixel of a segment that is not in the segment's largest
+    8-connected part, and every segment whose largest part has fewer
+    than ``n_pixels`` pixels, goes to the source sharing most of the
+    border of that connected group of pixels, or to the background
+    when no source borders it.  Detections left without pixels are
+    dropped.
+
+    Parameters
+    ----------
+    detections : list of `~galseg.tiling.Detection`
+        Sorted by decreasing score.
+    bad : `~numpy.ndarray` of bool
+        ``(ny, nx)``: masked pixels, which get no label.
+    mask_threshold : float
+        Mask probability that defines an instance mask.
+    n_pixels : int
+        The minimum number of connected pixels of a segment.
+
+    Returns
+    -------
+    labels : `~numpy.ndarray` of int
+        ``(ny, nx)``: consecutive labels from 1 in the order of the
+        kept detections, 0 for the background.
+    keep : list of int
+        The indices of the kept detections in ``detections``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from galseg.segmentation import segment_labels
+    >>> from galseg.tiling import Detection
+    >>> mask = np.full((5, 5), 0.9, np.float32)
+    >>> galaxy = Detection(box=np.array([0, 0, 5, 5]), score=0.9,
+    ...                    class_id=1, mask=mask, bbox=(0, 0, 5, 5))
+    >>> speck = Detection(box=np.array([2, 2, 3, 3]), score=0.8,
+    ...                   class_id=1, mask=np.ones((1, 1), np.float32),
+    ...                   bbox=(2, 2, 3, 3))
+    >>> labels, keep = segment_labels([galaxy, speck],
+    ...                               np.zeros((5, 5), bool), 0.5, 5)
+    >>> keep, int(labels.max()), int((labels == 1).sum())
+    ([0], 1, 25)
+    """
+    labels = _most_probable(detections, bad, mask_threshold)
+    orphan = _orphans(labels, n_pixels)
+    if orphan.any():
+        labels[orphan] = 0
+        groups, _ = ndimage.label(orphan, structure=_CONNECTIVITY)
+        for index, found in enumerate(ndimage.find_objects(groups), 1):
+            window = _grown(found, labels.shape)
+            group = groups[window] == index
+            border = ndimage.binary_dilation(group, _CONNECTIVITY) & ~group
+            neighbours = labels[window][border]
+            neighbours = neighbours[neighbours > 0]
+            if neighbours.size:
+                labels[window][group] = np.bincount(neighbours).argmax()
+    present = np.zeros(len(detections) + 1, dtype=bool)
+    present[np.unique(labels)] = True
+    keep = np.flatnonzero(present[1:])
+    new_label = np.zeros(len(detections) + 1, dtype=np.int32)
+    new_label[keep + 1] = np.arange(1, len(keep) + 1)
+    return new_label[labels], keep.tolist()
+
+
+def _grown_weight(det, bad, mask_threshold, dilation):
+    """
+    A detection's unnormalised share of each pixel of its grown mask.
+
+    The instance mask is grown by ``dilation`` pixels (Euclidean
+    distance); there a pixel weighs its mask probability, at least
+    `_WING_WEIGHT`.  Returns the ``(iymin, ixmin, iymax, ixmax)`` box
+    of the grown mask, clipped to the image, and the weights there
+    (zero at masked pixels).
+    """
+    ny, nx = bad.shape
+    y0, x0, y1, x1 = det.bbox
+    box = (max(y0 - dilation, 0), max(x0 - dilation, 0),
+           min(y1 + dilation, ny), min(x1 + dilation, nx))
+    prob = np.zeros((box[2] - box[0], box[3] - box[1]), dtype=np.float32)
+    prob[y0 - box[0]:y1 - box[0], x0 - box[1]:x1 - box[1]] = det.mask
+    inside = prob >= mask_threshold
+    if dilation:
+        inside = ndimage.distance_transform_edt(~inside) <= dilation
+    inside &= ~bad[box[0]:box[2], box[1]:box[3]]
+    return box, np.where(inside, np.maximum(prob, _WING_WEIGHT), 0.0)
+
+
+class _Shares:
+    """Each source's share of every pixel (see `flux_shares`)."""
+
+    def __init__(self, weights, total, nearest, bad):
+        self._weights = weights
+        self._total = total
+        self._nearest = nearest
+        self._bad = bad
+
+    def __len__(self):
+        return len(self._weights)
+
+    def cutout(self, index, box):
+        """Source ``index``'s share in ``(iymin, ixmin, iymax, ixmax)``."""
+        y0, x0, y1, x1 = box
+        total = self._total[y0:y1, x0:x1]
+        share = np.where(total > 0, 0.0,
+                         self._nearest[y0:y1, x0:x1] == index + 1)
+        (wy0, wx0, wy1, wx1), weight = self._weights[index]
+        iy0, ix0 = max(y0, wy0), max(x0, wx0)
+        iy1, ix1 = min(y1, wy1), min(x1, wx1)
+        if iy0 < iy1 and ix0 < ix1:
+            part = weight[iy0 - wy0:iy1 - wy0, ix0 - wx0:ix1 - wx0]
+            inner = (slice(iy0 - y0, iy1 - y0), slice(ix0 - x0, ix1 - x0))
+            with np.errstate(invalid='ignore', divide='ignore'):
+                share[inner] = np.where(part > 0, part / total[inner],
+                                        share[inner])
+        share[self._bad[y0:y1, x0:x1]] = 0.0
+        return share
+
+    def grown_box(self, index):
+        """The box of source ``index``'s grown instance mask."""
+        return self._weights[index][0]
+
+
+def flux_shares(detections, labels, bad, mask_threshold, dilation):
+    """
+    Each source's share of every pixel, the shares of a pixel adding
+    up to one.
+
+    An unmasked pixel inside the instance masks of some sources, grown
+    by ``dilation`` pixels, is shared between them in proportion to
+    their mask probabilities (at least `_WING_WEIGHT`, so that a
+    source's faint wings take almost nothing from a neighbour's core).
+    Any other unmasked pixel belongs entirely to the source of the
+    nearest segment.  Masked pixels belong to no source.
+
+    Parameters
+    ----------
+    detections : list of `~galseg.tiling.Detection`
+        The sources, label ``i + 1`` being ``detections[i]``.
+    labels : `~numpy.ndarray` of int
+        ``(ny, nx)`` segmentation image of these sources (see
+        `segment_labels`), with at least one segment.
+    bad : `~numpy.ndarray` of bool
+        ``(ny, nx)`` masked pixels.
+    mask_threshold : float
+        Mask probability that defines an instance mask.
+    dilation : int
+        Pixels by which the instance masks are grown.
+
+    Returns
+    -------
+    shares
+        An object whose ``cutout(index, box)`` gives source ``index``'s
+        share in the ``(iymin, ixmin, iymax, ixmax)`` box and
+        ``grown_box(index)`` the box of its grown mask.
+    """
+    weights = [_grown_weight(det, bad, mask_threshold, dilation)
+               for det in detections]
+    total = np.zeros(bad.shape, dtype=float)
+    for (y0, x0, y1, x1), weight in weights:
+        total[y0:y1, x0:x1] += weight
+    _, nearest_pixel = ndimage.distance_transform_edt(
+        labels == 0, return_distances=True, return_indices=True)
+    nearest = labels[tuple(nearest_pixel)]
+    return _Shares(weights, total, nearest, bad)
+
+
+def _union_box(*boxes):
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes),
+            max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+def kron_fluxes(apertures, shares, data, labels):
+    """
+    Deblended images and total fluxes, measured in Kron apertures.
+
+    Source ``i``'s deblended image is the data times its share (see
+    `flux_shares`) in the box that holds its segment, its grown
+    instance mask and its Kron aperture; its total flux in each band is
+    the sum of that image in the Kron aperture (exact pixel overlap).
+    A source without a Kron aperture is measured as the sum of
+    its deblended image.
+
+    Parameters
+    ----------
+    apertures : list of `~photutils.aperture.Aperture` or `None`
+        The Kron aperture of each source (`None` where it is undefined),
+        e.g. ``SourceCatalog.kron_aperture`` of the band-summed data and
+        ``labels``.
+    shares
+        The result of `flux_shares`.
+    data : `~numpy.ndarray`
+        ``(n_bands, ny, nx)`` background-subtracted data.
+    labels : `~numpy.ndarray` of int
+        ``(ny, nx)`` segmentation image.
+
+    Returns
+    -------
+    images : list of `~numpy.ndarray`
+        float32 ``(n_bands, height, width)`` deblended images.
+    fluxes : `~numpy.ndarray`
+        ``(n_sources, n_bands)`` total fluxes.
+    boxes : list of tuple
+        The ``(iymin, ixmin, iymax, ixmax)`` box of each image.
+    """
+    ny, nx = labels.shape
+    segments = ndimage.find_objects(labels, max_label=len(shares))
+    images, fluxes, boxes = [], [], []
+    for index, aperture in enumerate(apertures):
+        found = segments[index]
+        parts = [shares.grown_box(index),
+                 (found[0].start, found[1].start, found[0].stop,
+                  found[1].stop)]
+        usable = aperture is not None
+        if usable:
+            bbox = aperture.bbox
+            parts.append((bbox.iymin, bbox.ixmin, bbox.iymax, bbox.ixmax))
+        y0, x0, y1, x1 = _union_box(*parts)
+        box = (max(y0, 0), max(x0, 0), min(y1, ny), min(x1, nx))
+        share = shares.cutout(index, box)
+        with np.errstate(invalid='ignore'):
+            image = np.where(share > 0,
+                             data[:, box[0]:box[2], box[1]:box[3]] * share,
+                             0.0)
+        if usable:
+            local = aperture.copy()
+            local.positions = local.positions - (box[1], box[0])
+            flux = [local.do_photometry(band)[0][0] for band in image]
+        else:
+            flux = image.sum(axis=(1, 2))
+        images.append(image.astype(np.float32))
+        fluxes.append(flux)
+        boxes.append(box)
+    return images, np.array(fluxes, dtype=float), boxes
+
