@@ -1,16 +1,23 @@
 """
 Deblending quality of galseg next to photutils and SEP, on held-out
-simulated scenes.
+simulated scenes, scored on what users get.
 
 Two test sets are simulated with the default model's recipe
 (``galseg/models/recipe/simulation.json``) and seeds never used in
 training: blends of 1 to 6 sources (seed 303) and two-galaxy blends
-(seed 404).  Every method runs on the same scenes, and the script
-prints, per set, the instance-mask AP, precision/recall/F1 at IoU 0.5,
-the median relative flux error, and the fraction of close pairs whose
-two members are both recovered, against their separation in PSF FWHM.
+(seed 404).  Every method runs on the same scenes: galseg's
+segmentation image and ``deblended_flux`` from ``MaskRCNNDeblender()``,
+photutils' segmentation and Kron fluxes (``SourceCatalog``), SEP's
+segmentation and Kron fluxes (``sep.kron_radius`` + ``sep.sum_ellipse``).
+The script prints, per set, the tables of
+`galseg.train.comparison_tables`: detection-level precision and recall,
+over- and under-count, fragments, spurious detections, total- and
+segment-flux errors (all sources and blended ones), pair recovery by
+separation, and the flux error on the sources every method found; the
+instance-mask AP of galseg is an extra row.
 
-Run: ``python benchmarks/deblend_quality.py [--n 1000] [--model default]``
+Run: ``python benchmarks/deblend_quality.py [--n 1000] [--model default]
+[--docs docs/comparison_tables.inc]``
 """
 
 import argparse
@@ -21,13 +28,12 @@ from pathlib import Path
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
-import numpy as np  # noqa: E402
 
 from galseg.models import RECIPE_DIR  # noqa: E402
 
 SETS = {'blends of 1-6 sources': ('mixed', 303, None),
         'two-galaxy blends': ('pairs', 404, (2, 2))}
-BINS = (0.0, 0.5, 0.75, 1.25, 2.0, 3.0, 5.0)
+BINS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
 
 
 def simulated_set(directory, seed, n_sources, n_scenes, workers):
@@ -48,38 +54,6 @@ def simulated_set(directory, seed, n_sources, n_scenes, workers):
                             workers=workers, overwrite=True)
 
 
-def print_table(name, result):
-    table = result.table
-    print(f'\n### {name}: {int(table["n_images"][0])} scenes, '
-          f'{int(table["n_true"][0])} true sources\n')
-    columns = ('AP', 'AP50', 'AP75', 'precision', 'recall', 'F1',
-               'median_flux_error', 'time_per_image')
-    print('| method | ' + ' | '.join(columns) + ' |')
-    print('|---' * (len(columns) + 1) + '|')
-    for row in table:
-        values = ' | '.join(f'{float(np.asarray(row[c])):.3f}'
-                            for c in columns)
-        print(f'| {row["method"]} | {values} |')
-    errors = {method: summary['source_flux_errors']
-              for method, summary in result.summaries.items()}
-    common = np.logical_and.reduce([np.isfinite(e) for e in errors.values()])
-    print(f'\nmedian flux error on the {int(common.sum())} sources that '
-          'every method found: '
-          + ', '.join(f'{method} {np.median(e[common]):.3f}'
-                      for method, e in errors.items()))
-    bins = result.separation_bins
-    labels = [f'{lo:g}-{hi:g}' for lo, hi in zip(bins[:-1], bins[1:])]
-    print('\npairs with both members recovered (IoU >= 0.5), by '
-          'separation in PSF FWHM:\n')
-    print('| method | ' + ' | '.join(labels) + ' |')
-    print('|---' * (len(labels) + 1) + '|')
-    n_pairs = result.summaries[result.methods[0]]['n_pairs']
-    print('| (pairs) | ' + ' | '.join(str(int(n)) for n in n_pairs) + ' |')
-    for method, recovery in result.pair_recovery.items():
-        print(f'| {method} | '
-              + ' | '.join(f'{r:.3f}' for r in recovery) + ' |')
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--n', type=int, default=1000,
@@ -88,9 +62,9 @@ def main():
     parser.add_argument('--score-threshold', type=float, default=None,
                         help="galseg's score threshold (default: "
                              "MaskRCNNDeblender's)")
-    parser.add_argument('--also-threshold', type=float, default=0.3,
-                        help='also score galseg at this lower threshold '
-                             '(its AP and completeness); negative: no')
+    parser.add_argument('--docs', default=None, metavar='FILE',
+                        help='also write the tables as reStructuredText '
+                             'into FILE (docs/comparison_tables.inc)')
     parser.add_argument('--data-dir', default='benchmark-data',
                         help='where the test sets and plots are written')
     parser.add_argument('--workers', type=int, default=2)
@@ -101,19 +75,15 @@ def main():
     chosen = args.sets.split(',')
 
     from galseg import MaskRCNNDeblender
-    from galseg.train import default_methods, evaluate, galseg_predictor
+    from galseg.train import comparison_tables, default_methods, evaluate
 
     settings = ({} if args.score_threshold is None
                 else {'score_threshold': args.score_threshold})
     deblender = MaskRCNNDeblender(model=args.model, **settings)
     print(f'model: {args.model}; {deblender!r}')
-    methods = default_methods(deblender)
-    if args.also_threshold >= 0:
-        low = MaskRCNNDeblender(model=deblender.model,
-                                score_threshold=args.also_threshold)
-        methods[f'galseg (score >= {args.also_threshold:g})'] = \
-            galseg_predictor(low)
+    methods = default_methods(deblender, instance_masks=True)
     data_dir = Path(args.data_dir)
+    docs = []
     for name, (folder, seed, n_sources) in SETS.items():
         if folder not in chosen:
             continue
@@ -123,9 +93,19 @@ def main():
         result = evaluate(dataset, methods,
                           plots_dir=data_dir / f'plots-{folder}',
                           separation_bins=BINS, overwrite=True)
-        print_table(name, result)
-        print(f'\n({time.perf_counter() - start:.0f} s; plots in '
+        title = (f'{name}: {int(result.table["n_images"][0])} scenes, '
+                 f'{int(result.table["n_true"][0])} true sources')
+        print(f'\n### {title}\n')
+        print(comparison_tables(result))
+        print(f'({time.perf_counter() - start:.0f} s; plots in '
               f'{data_dir / f"plots-{folder}"})')
+        docs.append(f'{title}\n{"-" * len(title)}\n\n'
+                    + comparison_tables(result, fmt='rst'))
+    if args.docs:
+        header = ('.. This file is written by benchmarks/deblend_quality.py '
+                  '--docs; do not edit.\n\n')
+        Path(args.docs).write_text(header + '\n'.join(docs))
+        print(f'wrote {args.docs}')
 
 
 if __name__ == '__main__':

@@ -65,9 +65,16 @@ def add_arguments(parser):
     parser.add_argument('--mask-threshold', type=float, default=None,
                         help='mask probability above which a pixel belongs '
                              "to a source (default: MaskRCNNDeblender's)")
+    parser.add_argument('--contained-fraction', type=float, default=None,
+                        help='drop a detection lying at least this fraction '
+                             'inside more confident ones (default: '
+                             "MaskRCNNDeblender's)")
+    parser.add_argument('--n-pixels', type=int, default=None,
+                        help='minimum number of connected pixels of a '
+                             "segment (default: MaskRCNNDeblender's)")
     parser.add_argument('--flux-dilation', type=int, default=None,
-                        help='pixels by which the masks are grown to measure '
-                             "deblended_flux (default: MaskRCNNDeblender's)")
+                        help='pixels by which the masks are grown to split '
+                             "the data (default: MaskRCNNDeblender's)")
     parser.add_argument('--tile-overlap', type=int, default=None,
                         help='overlap of the tiles in pixels (default: a '
                              'quarter of the tile)')
@@ -86,6 +93,8 @@ def run(args):
     hdu = _parse_hdu(args.hdu)
     settings = {'score_threshold': args.score_threshold,
                 'mask_threshold': args.mask_threshold,
+                'contained_fraction': args.contained_fraction,
+                'n_pixels': args.n_pixels,
                 'flux_dilation': args.flux_dilation,
                 'tile_overlap': args.tile_overlap,
                 'batch_size': args.batch_size,

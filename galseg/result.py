@@ -22,10 +22,10 @@ class DeblendResult:
     catalog : `~astropy.table.QTable`
         One row per source.  Besides the default columns of
         `~photutils.segmentation.SourceCatalog`: ``score`` (detection
-        confidence in (0, 1]), ``deblended_flux`` (the sum of the
-        source's deblended image: a 1-D column for one band, a 2-D
-        column of shape ``(n_sources, n_bands)`` otherwise, in the
-        data's unit), ``blend_id`` (sources whose masks overlap or touch
+        confidence in (0, 1]), ``deblended_flux`` (the total flux: the
+        flux of the source's deblended image in its Kron aperture; a
+        1-D column for one band, a 2-D column of shape ``(n_sources,
+        n_bands)`` otherwise, in the data's unit), ``blend_id`` (sources whose masks overlap or touch
         share it) and ``n_blend`` (the number of sources in the blend).
     scores : `~numpy.ndarray`
         float32 detection confidences, decreasing.
@@ -41,12 +41,12 @@ class DeblendResult:
         float32 mask probabilities inside each bounding box.
     deblended_images : list of `~numpy.ndarray`
         Each source's share of the background-subtracted data, of shape
-        ``(n_bands, height, width)`` inside ``deblended_bboxes`` (zero
-        outside its instance mask grown by the deblender's
-        ``flux_dilation`` and at masked pixels).  Where grown masks
-        overlap, the data are split in proportion to the mask
-        probabilities, so the deblended images of a blend add up to the
-        data.
+        ``(n_bands, height, width)`` inside ``deblended_bboxes`` (the
+        box of its segment, its instance mask grown by the deblender's
+        ``flux_dilation`` and its Kron aperture; zero at masked
+        pixels).  The shares of a pixel add up to one (see
+        `galseg.segmentation.flux_shares`), so the deblended images add
+        up to the data.
     mask_threshold : float
         The threshold that turns probabilities into instance masks.
     detection_image : `~numpy.ndarray`, optional

@@ -65,12 +65,13 @@ def test_detection_image_is_inverse_variance_mean():
 def test_two_separated_sources(deblend):
     image, positions = two_blobs(separation=30)
     kwargs = {'psf_fwhm': PSF_FWHM} if deblend is photutils_deblend else {}
-    masks, scores, fluxes = deblend(image, [1.0, 1.0], **kwargs)
+    found = deblend(image, [1.0, 1.0], **kwargs)
+    masks, scores, fluxes = found.masks, found.scores, found.segment_fluxes
     assert masks.shape == (2, SIZE, SIZE)
     assert masks.dtype == bool
     assert not np.any(masks[0] & masks[1])
     assert_one_source_per_mask(masks, positions)
-    assert fluxes.shape == (2, 2)
+    assert fluxes.shape == found.fluxes.shape == (2, 2)
     assert scores.shape == (2,)
     # The brighter source has the higher S/N and flux, and the segment
     # (isophotal) fluxes hold most of the light: 2000 and 1500 in band 1,
@@ -80,17 +81,21 @@ def test_two_separated_sources(deblend):
     assert scores[bright] == scores.max()
     assert_allclose(np.sort(fluxes[:, 0]), [1500, 2000], rtol=0.15)
     assert_allclose(fluxes[:, 1] / fluxes[:, 0], 0.8, atol=0.05)
+    # Kron fluxes
+    assert_allclose(np.sort(found.fluxes[:, 0]), [1500, 2000], rtol=0.05)
+    # the catalog positions are the sources'
+    order = np.argsort(found.positions[:, 0])
+    assert_allclose(found.positions[order], positions, atol=0.5)
 
 
 def test_photutils_deblends_close_pair():
     # 8 px (1.7 FWHM) apart: one connected segment, split by
     # deblend_sources.
     image, positions = two_blobs(separation=8)
-    masks, _, _ = photutils_deblend(image, [1.0, 1.0], psf_fwhm=PSF_FWHM,
-                                    contrast=1.0)  # no deblending
+    masks = photutils_deblend(image, [1.0, 1.0], psf_fwhm=PSF_FWHM,
+                              contrast=1.0).masks  # no deblending
     assert len(masks) == 1
-    masks, scores, fluxes = photutils_deblend(image, [1.0, 1.0],
-                                              psf_fwhm=PSF_FWHM)
+    masks = photutils_deblend(image, [1.0, 1.0], psf_fwhm=PSF_FWHM).masks
     assert len(masks) == 2
     assert_one_source_per_mask(masks, positions)
 
@@ -98,9 +103,9 @@ def test_photutils_deblends_close_pair():
 @needs_sep
 def test_sep_deblends_close_pair():
     image, positions = two_blobs(separation=8)
-    masks, _, _ = sep_deblend(image, [1.0, 1.0], deblend_cont=1.0)
+    masks = sep_deblend(image, [1.0, 1.0], deblend_cont=1.0).masks
     assert len(masks) == 1
-    masks, _, _ = sep_deblend(image, [1.0, 1.0])
+    masks = sep_deblend(image, [1.0, 1.0]).masks
     assert len(masks) == 2
     assert_one_source_per_mask(masks, positions)
 
@@ -108,16 +113,18 @@ def test_sep_deblends_close_pair():
 @pytest.mark.parametrize('deblend', BOTH)
 def test_empty_image_gives_no_sources(deblend):
     image = np.random.default_rng(1).normal(0, 1, (2, 32, 32)) * 1e-3
-    masks, scores, fluxes = deblend(image, 1.0)
-    assert masks.shape == (0, 32, 32)
-    assert scores.shape == (0,)
-    assert fluxes.shape == (0, 2)
+    found = deblend(image, 1.0)
+    assert found.masks.shape == (0, 32, 32)
+    assert found.scores.shape == (0,)
+    assert found.fluxes.shape == found.segment_fluxes.shape == (0, 2)
+    assert found.positions.shape == (0, 2)
 
 
 def test_single_band_and_noise_image():
     image, positions = two_blobs(separation=30)
     noise = np.ones(image.shape[1:])
-    masks, _, fluxes = photutils_deblend(image[0], noise)
+    found = photutils_deblend(image[0], noise)
+    masks, fluxes = found.masks, found.fluxes
     assert len(masks) == 2
     assert fluxes.shape == (2, 1)
     assert_one_source_per_mask(masks, positions)

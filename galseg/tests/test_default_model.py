@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from numpy.testing import assert_allclose
 
 from galseg import MaskRCNNDeblender
 from galseg.cli import main
@@ -82,3 +83,41 @@ def test_demo(tmp_path, capsys):
     assert main(args) == 1
     assert 'already exists' in capsys.readouterr().err
     assert main([*args, '--overwrite']) == 0
+
+
+# --- one galaxy, one source ---------------------------------------------
+
+def _exponential_galaxies(shape, positions, seed):
+    import galsim
+
+    image = galsim.ImageD(shape[1], shape[0], scale=1.0)
+    galaxy = galsim.Exponential(scale_radius=3.0, flux=6000.0)
+    for x, y in positions:
+        stamp = galaxy.drawImage(nx=64, ny=64, scale=1.0,
+                                 center=galsim.PositionD(x + 1, y + 1))
+        bounds = stamp.bounds & image.bounds
+        image[bounds] += stamp[bounds]
+    rng = np.random.default_rng(seed)
+    return image.array + rng.normal(0.0, 1.0, shape)
+
+
+def test_galaxies_on_tile_seams_found_once_each(deblender):
+    """49 isolated galaxies on and near multiples of 128 px."""
+    rng = np.random.default_rng(3)
+    grid = 128.0 * np.arange(1, 8)
+    positions = [(x + rng.uniform(-3, 3), y + rng.uniform(-3, 3))
+                 for y in grid for x in grid]
+    image = _exponential_galaxies((1024, 1024), positions, seed=4)
+    segm, catalog = deblender(image, background=0)
+    assert segm.n_labels == 49
+    found = np.column_stack([catalog['x_centroid'], catalog['y_centroid']])
+    distance = np.hypot(*(found[:, None] - np.array(positions)[None]).T)
+    assert np.all(distance.min(axis=0) < 1.5)
+
+
+def test_isolated_smooth_galaxy_is_one_source(deblender):
+    image = _exponential_galaxies((96, 96), [(47.3, 48.6)], seed=5)
+    segm, catalog = deblender(image, background=0)
+    assert segm.n_labels == 1
+    # the total flux of an isolated galaxy: Kron, as photutils measures it
+    assert_allclose(catalog['deblended_flux'][0], 6000, rtol=0.1)

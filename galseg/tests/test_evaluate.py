@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 from astropy.table import Table
-from numpy.testing import assert_allclose, assert_equal
+from numpy.testing import assert_allclose, assert_array_equal, assert_equal
 
 from galseg.train.evaluate import (EvaluationResult, default_methods,
                                    evaluate, galseg_predictor,
@@ -213,10 +213,22 @@ def test_write_evaluation(scenes, tmp_path):
 
 
 class FakeDeblendResult:
+    """Instance masks as given; each pixel's label is its first mask."""
+
     def __init__(self, masks, scores, fluxes):
+        from photutils.segmentation import SegmentationImage
+
         self._masks = masks
         self.scores = scores
-        self.catalog = Table({'deblended_flux': fluxes})
+        self.labels = np.arange(1, len(masks) + 1)
+        first = np.argmax(masks, axis=0) + 1
+        self.segmentation_image = SegmentationImage(
+            np.where(masks.any(axis=0), first, 0))
+        yy, xx = np.indices(masks.shape[1:])
+        self.catalog = Table({
+            'deblended_flux': fluxes,
+            'x_centroid': [xx[mask].mean() for mask in masks],
+            'y_centroid': [yy[mask].mean() for mask in masks]})
 
     def instance_masks(self):
         return self._masks
@@ -246,23 +258,34 @@ def test_galseg_predictor(scenes):
     deblender = FakeDeblender()
     predict = galseg_predictor(deblender)
     deblender._scene = scenes[0]
-    masks, scores, fluxes = predict(scenes[0])
-    assert masks.shape == (2, SIZE, SIZE)
-    assert_allclose(fluxes, scenes[0].catalog['flux'])
+    found = predict(scenes[0])
+    assert found.masks.shape == (2, SIZE, SIZE)
+    assert_allclose(found.fluxes, scenes[0].catalog['flux'])
+    # the segments, as users get them, do not overlap
+    assert not np.any(found.masks.sum(axis=0) > 1)
+    assert_allclose(found.segment_fluxes[:, 0],
+                    [scenes[0].image[0][mask].sum() for mask in found.masks],
+                    rtol=1e-6)
+    assert found.positions.shape == (2, 2)
+    instances = galseg_predictor(deblender, masks='instances')(scenes[0])
+    assert_array_equal(instances.masks, oracle(scenes[0])[0])
     assert deblender.errors[0].shape == scenes[0].image.shape
     assert_allclose(deblender.errors[0], 1.0)
-    assert deblender.backgrounds == [0.0]
+    assert deblender.backgrounds[0] == 0.0
 
     # No detection: zero instances and no warning (warnings are errors).
     predict = galseg_predictor(FakeDeblender(find=False))
-    masks, scores, fluxes = predict(scenes[0])
-    assert masks.shape == (0, SIZE, SIZE)
-    assert scores.shape == (0,)
+    found = predict(scenes[0])
+    assert found.masks.shape == (0, SIZE, SIZE)
+    assert found.scores.shape == (0,)
     result = evaluate(scenes, {'galseg': predict})
     assert result.table['recall'][0] == 0.0
 
     with pytest.raises(TypeError, match='deblender must have a deblend'):
         galseg_predictor(object())
+    with pytest.raises(ValueError, match="masks must be 'segments' or "
+                       "'instances'; got 'all'"):
+        galseg_predictor(deblender, masks='all')
 
 
 def test_default_methods():
@@ -271,6 +294,9 @@ def test_default_methods():
     assert 'galseg' not in methods
     methods = default_methods(FakeDeblender())
     assert list(methods)[0] == 'galseg'
+    assert 'galseg (instance masks)' not in methods
+    methods = default_methods(FakeDeblender(), instance_masks=True)
+    assert list(methods)[-1] == 'galseg (instance masks)'
 
 
 def test_evaluate_validation(scenes):

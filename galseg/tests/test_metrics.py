@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose, assert_equal
+from numpy.testing import assert_allclose, assert_array_equal, assert_equal
 
 from galseg.train.metrics import (COCO_IOU_THRESHOLDS, EvaluationAccumulator,
                                   average_precision, close_pairs,
                                   evaluate_instances, mask_iou,
-                                  match_instances)
+                                  match_detections, match_instances)
 
 SHAPE = (32, 32)
 
@@ -341,3 +341,65 @@ def test_accumulator_validation():
 
 def test_coco_thresholds():
     assert_allclose(COCO_IOU_THRESHOLDS, np.arange(10) * 0.05 + 0.5)
+
+
+def test_match_detections_by_position():
+    pred_to_true, true_to_pred = match_detections(
+        [[10, 10], [10.5, 10], [30, 30], [50, 50]], [0.5, 0.9, 0.8, 0.7],
+        [[10, 10], [31, 30]], max_distance=2.0)
+    # the more confident of two detections of one source takes it
+    assert_array_equal(pred_to_true, [-1, 0, 1, -1])
+    assert_array_equal(true_to_pred, [1, 2])
+    empty = match_detections(np.zeros((0, 2)), [], [[1, 1]], 2.0)
+    assert_array_equal(empty[0], [])
+    assert_array_equal(empty[1], [-1])
+
+
+def test_counts_fragments_and_spurious():
+    # two true sources; the method finds one, a fragment of the other
+    # galaxy's footprint lying off its centre, and a noise peak
+    truth = np.zeros((2, 40, 40), dtype=bool)
+    truth[0, 5:15, 5:15] = True
+    truth[1, 20:36, 20:36] = True
+    pred = np.zeros((3, 40, 40), dtype=bool)
+    pred[0, 5:15, 5:15] = True
+    pred[1, 30:36, 30:36] = True  # centroid far from (28, 28)
+    pred[2, 0:3, 30:33] = True
+    result = evaluate_instances(
+        pred, [0.9, 0.8, 0.7], truth, true_positions=[[10, 10], [28, 28]],
+        psf_fwhm=3.0, pred_fluxes=[100.0, 30.0, 5.0],
+        pred_segment_fluxes=[90.0, 30.0, 5.0], true_fluxes=[100.0, 400.0])
+    assert result['det_precision'] == pytest.approx(1 / 3)
+    assert result['det_recall'] == 0.5
+    assert result['fragments'] == pytest.approx(1 / 3)
+    assert result['spurious'] == pytest.approx(1 / 3)
+    assert result['over_count'] == 1.0 and result['under_count'] == 0.0
+    # the pair (18 px = 6 FWHM apart) is outside the last bin
+    assert np.all(np.isnan(result['det_pair_recovery']))
+    assert result['total_flux_error'] == 0.0
+    assert result['segment_flux_error'] == pytest.approx(0.1)
+    assert np.isnan(result['total_flux_error_blended'])
+    assert_allclose(result['source_total_flux_errors'], [0.0, np.nan])
+
+
+def test_detection_level_pair_recovery_and_blended_fluxes():
+    # a close pair whose faint member cannot reach IoU 0.5 in a
+    # partition: found by position all the same
+    truth = np.zeros((2, 30, 30), dtype=bool)
+    truth[0, 5:25, 5:25] = True
+    truth[1, 12:18, 14:20] = True
+    pred = np.zeros((2, 30, 30), dtype=bool)
+    pred[0] = truth[0]
+    pred[1, 13:17, 15:19] = True
+    pred[0, 13:17, 15:19] = False
+    result = evaluate_instances(
+        pred, [0.9, 0.8], truth, true_positions=[[14.5, 14.5], [16.5, 14.5]],
+        psf_fwhm=2.0, pred_fluxes=[110.0, 9.0], true_fluxes=[100.0, 10.0],
+        separation_bins=(0, 1, 2, 5))
+    assert result['recall'] == 0.5  # the faint one's IoU is 16/36
+    assert result['det_recall'] == 1.0
+    assert_array_equal(result['pair_recovery'], [np.nan, 0.0, np.nan])
+    assert_array_equal(result['det_pair_recovery'], [np.nan, 1.0, np.nan])
+    assert result['total_flux_error_blended'] == pytest.approx(0.1)
+    assert np.isnan(result['segment_flux_error'])
+    assert result['over_count'] == result['under_count'] == 0.0

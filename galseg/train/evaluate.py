@@ -22,7 +22,7 @@ from .baselines import Prediction
 from .metrics import (COCO_IOU_THRESHOLDS, DEFAULT_SEPARATION_BINS,
                       EvaluationAccumulator, _validate_bins)
 
-__all__ = ['EvaluationResult', 'Prediction', 'default_methods', 'evaluate',
+__all__ = ['EvaluationResult', 'default_methods', 'evaluate',
            'galseg_predictor', 'photutils_predictor', 'scene_truth',
            'sep_predictor', 'write_evaluation']
 
@@ -272,14 +272,18 @@ def galseg_predictor(deblender, background=0.0, masks='segments'):
     return predict
 
 
-def default_methods(deblender=None):
+def default_methods(deblender=None, instance_masks=False):
     """
     Return the standard methods of a comparison.
 
     Parameters
     ----------
     deblender : `~galseg.MaskRCNNDeblender`, str or path-like, optional
-        The galseg deblender (or model) to include as ``'galseg'``.
+        The galseg deblender (or model) to include as ``'galseg'``,
+        scored on its segmentation image.
+    instance_masks : bool, optional
+        Also score the deblender's instance masks, as
+        ``'galseg (instance masks)'``.
 
     Returns
     -------
@@ -289,12 +293,19 @@ def default_methods(deblender=None):
     """
     methods = {}
     if deblender is not None:
+        if isinstance(deblender, (str, os.PathLike)):
+            from ..deblender import MaskRCNNDeblender
+
+            deblender = MaskRCNNDeblender(model=deblender)
         methods['galseg'] = galseg_predictor(deblender)
     methods['photutils'] = photutils_predictor()
     try:
         methods['sep'] = sep_predictor()
     except ImportError:
         pass
+    if deblender is not None and instance_masks:
+        methods['galseg (instance masks)'] = galseg_predictor(
+            deblender, masks='instances')
     return methods
 
 

@@ -843,6 +843,7 @@ class EvaluationAccumulator:
 def evaluate_instances(pred_masks, pred_scores, true_masks, *,
                        pred_fluxes=None, true_fluxes=None,
                        true_positions=None, psf_fwhm=None,
+                       pred_positions=None, pred_segment_fluxes=None,
                        separation_bins=DEFAULT_SEPARATION_BINS,
                        iou_thresholds=COCO_IOU_THRESHOLDS):
     """
@@ -871,5 +872,7 @@ def evaluate_instances(pred_masks, pred_scores, true_masks, *,
                                         iou_thresholds=iou_thresholds)
     accumulator.add(pred_masks, pred_scores, true_masks,
                     pred_fluxes=pred_fluxes, true_fluxes=true_fluxes,
-                    true_positions=true_positions, psf_fwhm=psf_fwhm)
+                    true_positions=true_positions, psf_fwhm=psf_fwhm,
+                    pred_positions=pred_positions,
+                    pred_segment_fluxes=pred_segment_fluxes)
     return accumulator.summary()

@@ -1,0 +1,128 @@
+"""Tests for galseg.segmentation: from detections to one source per galaxy."""
+
+import numpy as np
+from numpy.testing import assert_allclose, assert_array_equal
+
+from galseg.segmentation import (flux_shares, segment_labels,
+                                 suppress_contained)
+from galseg.tiling import Detection
+
+
+def _detection(bbox, mask, score):
+    return Detection(box=np.array(bbox, dtype=float), score=score, class_id=1,
+                     mask=np.asarray(mask, dtype=np.float32), bbox=bbox)
+
+
+def _full(det, shape):
+    out = np.zeros(shape, dtype=np.float32)
+    y0, x0, y1, x1 = det.bbox
+    out[y0:y1, x0:x1] = det.mask
+    return out
+
+
+def test_overlaps_resolved_to_most_probable_source():
+    bad = np.zeros((6, 8), dtype=bool)
+    bad[0, 0] = True
+    a = _detection((0, 0, 4, 5), np.full((4, 5), 0.9), score=0.9)
+    b = _detection((2, 3, 6, 8), np.full((4, 5), 0.6), score=0.8)
+    b.mask[0, 1] = 0.95  # b more probable at pixel (2, 4), next to its own
+    # c is inside a and less probable everywhere: it wins no pixel
+    c = _detection((1, 1, 3, 3), np.full((2, 2), 0.7), score=0.7)
+    labels, keep = segment_labels([a, b, c], bad, 0.5, n_pixels=1)
+    assert keep == [0, 1]
+    expected = np.zeros((6, 8), dtype=int)
+    expected[0:4, 0:5] = 1
+    expected[2:6, 3:8] = 2
+    expected[2:4, 3:5] = 1
+    expected[2, 4] = 2
+    expected[0, 0] = 0  # masked
+    assert_array_equal(labels, expected)
+
+
+def test_ties_go_to_the_higher_score():
+    a = _detection((0, 0, 2, 2), np.full((2, 2), 0.8), score=0.9)
+    b = _detection((0, 0, 2, 2), np.full((2, 2), 0.8), score=0.6)
+    labels, keep = segment_labels([a, b], np.zeros((2, 2), bool), 0.5, 1)
+    assert keep == [0]
+    assert_array_equal(labels, 1)
+
+
+def test_islands_go_to_the_source_around_them():
+    # b wins two single pixels inside a: they are islands of b, not
+    # connected to b's segment, and go to a, which surrounds them
+    a = _detection((0, 0, 10, 10), np.full((10, 10), 0.8), score=0.9)
+    b = _detection((0, 8, 10, 16), np.full((10, 8), 0.6), score=0.8)
+    b.mask[2, 0] = 0.0  # (2, 8) stays a's
+    a_mask = a.mask.copy()
+    a_mask[5, 4] = a_mask[2, 2] = 0.55
+    a = _detection(a.bbox, a_mask, 0.9)
+    b_wide = _detection((0, 0, 10, 16), np.zeros((10, 16)), 0.8)
+    b_wide.mask[:, 8:] = 0.6
+    b_wide.mask[5, 4] = b_wide.mask[2, 2] = 0.7
+    labels, keep = segment_labels([a, b_wide], np.zeros((10, 16), bool),
+                                  0.5, n_pixels=5)
+    assert keep == [0, 1]
+    assert labels[5, 4] == labels[2, 2] == 1
+    for label in (1, 2):
+        from scipy import ndimage
+        _, n_parts = ndimage.label(labels == label,
+                                   structure=np.ones((3, 3)))
+        assert n_parts == 1
+
+
+def test_small_segments_are_absorbed_or_dropped():
+    galaxy = _detection((0, 0, 8, 8), np.full((8, 8), 0.7), score=0.9)
+    # a 2x2 sliver more probable than the galaxy at its edge: too small
+    sliver = _detection((3, 6, 5, 8), np.full((2, 2), 0.9), score=0.8)
+    # a 2x2 speck alone in the background
+    speck = _detection((10, 10, 12, 12), np.full((2, 2), 0.9), score=0.95)
+    labels, keep = segment_labels([speck, galaxy, sliver],
+                                  np.zeros((14, 14), bool), 0.5, n_pixels=5)
+    assert keep == [1]
+    expected = np.zeros((14, 14), dtype=int)
+    expected[:8, :8] = 1
+    assert_array_equal(labels, expected)
+    labels, keep = segment_labels([speck, galaxy, sliver],
+                                  np.zeros((14, 14), bool), 0.5, n_pixels=4)
+    assert keep == [0, 1, 2]
+
+
+def test_contained_detections_are_suppressed():
+    shape = (20, 30)
+    galaxy = _detection((0, 0, 12, 12), np.full((12, 12), 0.9), 0.9)
+    twin = _detection((1, 1, 11, 11), np.full((10, 10), 0.9), 0.85)
+    neighbour = _detection((0, 10, 12, 20), np.full((12, 10), 0.9), 0.8)
+    # a mask over both galaxies, found after them
+    merged = _detection((0, 0, 12, 20), np.full((12, 20), 0.9), 0.75)
+    kept = suppress_contained([galaxy, twin, neighbour, merged], shape,
+                              0.5, max_overlap=0.95)
+    assert kept == [galaxy, neighbour]
+    # the neighbour lies 2/10 inside the galaxy: kept unless the
+    # threshold is below that
+    kept = suppress_contained([galaxy, neighbour], shape, 0.5,
+                              max_overlap=0.2)
+    assert kept == [galaxy]
+    # below the mask threshold a detection has no mask: dropped
+    faint = _detection((14, 0, 16, 2), np.full((2, 2), 0.3), 0.95)
+    assert suppress_contained([faint], shape, 0.5, 0.95) == []
+
+
+def test_shares_add_up_to_one_and_fill_the_image():
+    shape = (12, 24)
+    a = _detection((2, 2, 10, 10), np.full((8, 8), 0.9), 0.9)
+    b = _detection((2, 8, 10, 16), np.full((8, 8), 0.3), 0.8)
+    b.mask[:, 3:] = 0.8
+    bad = np.zeros(shape, dtype=bool)
+    bad[0, 23] = True
+    labels, keep = segment_labels([a, b], bad, 0.5, 1)
+    shares = flux_shares([a, b], labels, bad, 0.5, dilation=2)
+    whole = (0, 0) + shape
+    share_a, share_b = shares.cutout(0, whole), shares.cutout(1, whole)
+    assert_allclose((share_a + share_b)[~bad], 1.0)
+    assert share_a[0, 23] == share_b[0, 23] == 0
+    # inside both grown masks, the split follows the probabilities
+    assert_allclose(share_a[5, 9], 0.9 / (0.9 + 0.3))
+    # far from every mask, a pixel belongs to the nearest segment
+    assert share_a[11, 0] == 1 and share_b[11, 23] == 1
+    # a cutout is the same as the whole image's share there
+    assert_array_equal(shares.cutout(1, (3, 5, 9, 20)), share_b[3:9, 5:20])
