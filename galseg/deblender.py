@@ -14,7 +14,7 @@ import numpy as np
 from .models import DEFAULT_MODEL_DIR
 from .result import DeblendResult
 from .segmentation import (flux_shares, kron_fluxes, segment_labels,
-                           suppress_contained)
+                           suppress_contained, suppress_merged)
 from .tiling import (extract_tile, make_tiles, merge_tile_detections,
                      suppress_duplicates, tile_detections)
 
@@ -77,14 +77,15 @@ class MaskRCNNDeblender:
         from the segmentation image and the catalog.
     flux_dilation : int, optional
         Pixels by which the instance masks are grown to split the data
-        between sources: in a pixel that grown masks cover, the data
-        are shared in proportion to the mask probabilities (so a
-        source's wings take almost nothing from a neighbour's core);
-        any other pixel belongs to the nearest segment.  The shares of
-        a pixel add up to one, and each source's deblended image is the
-        data times its share; ``deblended_flux`` is the flux of that
-        image in the source's Kron aperture (see `DeblendResult`).  The
-        instance masks and the segmentation image are not grown.
+        between sources: a source's share of a pixel is proportional to
+        its mask probability there (in the grown mask, so its wings take
+        almost nothing from a neighbour's core) times a smooth model of
+        its brightness (see `galseg.segmentation.flux_shares`).  The
+        shares of a pixel add up to one, and each source's deblended
+        image is the data times its share; ``deblended_flux`` is the
+        flux of that image in the source's Kron aperture (see
+        `DeblendResult`).  The instance masks and the segmentation image
+        are not grown.
     tile_size : int or `None`, optional
         Side of the tiles in pixels.  The network's anchors are fixed to
         its input size, so this must be the model's ``image_size``,
@@ -322,6 +323,7 @@ class MaskRCNNDeblender:
                                            margin=_SEAM_MARGIN)
         detections = suppress_duplicates(detections, self.mask_threshold,
                                          self.duplicate_iou)
+        detections = suppress_merged(detections, self.mask_threshold)
         return suppress_contained(detections, shape, self.mask_threshold,
                                   self.contained_fraction)
 
@@ -688,8 +690,12 @@ def _build_result(detections, image, background, mask_threshold,
     apertures = source_catalog.kron_aperture
     if source_catalog.isscalar:
         apertures = [apertures]
+    profiles = [np.asarray(getattr(value, 'value', value), dtype=float)
+                for value in (source_catalog.centroid,
+                              source_catalog.covariance,
+                              source_catalog.segment_flux)]
     shares = flux_shares(detections, labels, bad, mask_threshold,
-                         flux_dilation)
+                         flux_dilation, profiles)
     deblended_images, deblended_flux, deblended_bboxes = kron_fluxes(
         apertures, shares, subtracted, labels)
 

@@ -25,8 +25,8 @@ class DeblendResult:
         confidence in (0, 1]), ``deblended_flux`` (the total flux: the
         flux of the source's deblended image in its Kron aperture; a
         1-D column for one band, a 2-D column of shape ``(n_sources,
-        n_bands)`` otherwise, in the data's unit), ``blend_id`` (sources whose masks overlap or touch
-        share it) and ``n_blend`` (the number of sources in the blend).
+        n_bands)`` otherwise, in the data's unit), ``blend_id`` (sources
+        whose masks overlap or touch share it) and ``n_blend`` (the number of sources in the blend).
     scores : `~numpy.ndarray`
         float32 detection confidences, decreasing.
     classes : `~numpy.ndarray`

@@ -5,7 +5,9 @@ The network proposes instance masks that may overlap, repeat a source
 or cover only a piece of one.  `~galseg.MaskRCNNDeblender` turns them
 into its outputs in four steps, each a function of this module:
 
-1. `suppress_contained` drops every detection whose instance mask lies
+1. `suppress_merged` drops every detection whose instance mask spans
+   two or more sources found separately (a mask over a pair), and
+   `suppress_contained` every detection whose instance mask lies
    mostly inside the instance masks of more confident detections: a
    galaxy (or a piece of one, or a pair already found as two) found
    again.
@@ -16,12 +18,13 @@ into its outputs in four steps, each a function of this module:
    are too small go to the source that surrounds them (the one sharing
    most of their border) or to the background; a source left without
    pixels is dropped.
-3. `flux_shares` splits the data between the sources: an unmasked
-   pixel covered by the grown instance masks of some sources is shared
-   in proportion to their mask probabilities, any other unmasked pixel
-   belongs to the nearest segment.  The shares of every unmasked pixel
-   add up to one, so flux is conserved: each source's deblended image
-   is the data times its share.
+3. `flux_shares` splits the data between the sources, in proportion
+   to the product of each source's mask probability (in its instance
+   mask grown by a few pixels) and a smooth model of its brightness
+   (an elliptical Gaussian with the moments and flux of its segment).
+   The shares of every unmasked pixel add up to one, so flux is
+   conserved: each source's deblended image is the data times its
+   share.
 4. `kron_fluxes` measures the total flux of each source on its
    deblended image, in the source's Kron aperture (photutils'
    `~photutils.segmentation.SourceCatalog.kron_aperture`).
@@ -30,8 +33,8 @@ into its outputs in four steps, each a function of this module:
 import numpy as np
 from scipy import ndimage
 
-__all__ = ['suppress_contained', 'segment_labels', 'flux_shares',
-           'kron_fluxes']
+__all__ = ['suppress_merged', 'suppress_contained', 'segment_labels',
+           'flux_shares', 'kron_fluxes']
 
 #: 8-connectivity, as photutils' default.
 _CONNECTIVITY = np.ones((3, 3), dtype=bool)
@@ -43,6 +46,105 @@ _WING_WEIGHT = 1e-3
 def _region(det):
     y0, x0, y1, x1 = det.bbox
     return slice(y0, y1), slice(x0, x1)
+
+
+#: A part of a merged mask lies at least this fraction inside it, is at
+#: most `_MAX_PART_AREA` of its area, and overlaps the other parts by
+#: less than `_MAX_PART_OVERLAP` of the smaller one; the parts cover at
+#: least `_MIN_MERGE_COVER` of the merged mask.
+_MIN_PART_INSIDE = 0.5
+_MAX_PART_AREA = 0.8
+_MAX_PART_OVERLAP = 0.5
+_MIN_MERGE_COVER = 0.7
+
+
+def _in_box(det, box):
+    """A detection's instance mask in ``box``, as a boolean array."""
+    y0, x0, y1, x1 = box
+    out = np.zeros((y1 - y0, x1 - x0), dtype=bool)
+    dy0, dx0, dy1, dx1 = det.bbox
+    cy0, cx0 = max(y0, dy0), max(x0, dx0)
+    cy1, cx1 = min(y1, dy1), min(x1, dx1)
+    if cy0 < cy1 and cx0 < cx1:
+        out[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0] = det.inside[
+            cy0 - dy0:cy1 - dy0, cx0 - dx0:cx1 - dx0]
+    return out
+
+
+def suppress_merged(detections, mask_threshold):
+    """
+    Drop detections whose mask spans sources found separately.
+
+    A detection is a merge of others, and is dropped whatever its score,
+    when at least two detections lie mostly (half or more) inside its
+    instance mask, are each at most 0.8 of its area, are distinct (each
+    overlaps the others by less than half of the smaller one) and
+    together cover at least 0.7 of it.  Small pieces, such as the
+    bright knots of a galaxy, cover too little of it to count.
+
+    Parameters
+    ----------
+    detections : list of `~galseg.tiling.Detection`
+        Sorted by decreasing score.
+    mask_threshold : float
+        Mask probability that defines an instance mask.
+
+    Returns
+    -------
+    kept : list of `~galseg.tiling.Detection`
+        In the order of ``detections``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from galseg.segmentation import suppress_merged
+    >>> from galseg.tiling import Detection
+    >>> def box(y0, x0, y1, x1, score):
+    ...     return Detection(box=np.array([y0, x0, y1, x1]), score=score,
+    ...                      class_id=1,
+    ...                      mask=np.ones((y1 - y0, x1 - x0), np.float32),
+    ...                      bbox=(y0, x0, y1, x1))
+    >>> pair = box(0, 0, 10, 20, 0.9)
+    >>> left, right = box(0, 0, 10, 9, 0.8), box(0, 11, 10, 20, 0.7)
+    >>> [det.score for det in suppress_merged([pair, left, right], 0.5)]
+    [0.8, 0.7]
+    """
+    masks = [_Mask(det, mask_threshold) for det in detections]
+    if len(masks) < 3:
+        return list(detections)
+    bboxes = np.array([det.bbox for det in detections])
+    areas = np.array([mask.area for mask in masks])
+    kept = []
+    for index, merged in enumerate(masks):
+        y0, x0, y1, x1 = merged.bbox
+        near = np.flatnonzero((bboxes[:, 0] < y1) & (bboxes[:, 2] > y0)
+                              & (bboxes[:, 1] < x1) & (bboxes[:, 3] > x0)
+                              & (areas <= _MAX_PART_AREA * merged.area))
+        parts = []
+        for other in near:
+            part = _in_box(masks[other], merged.bbox)
+            if (np.count_nonzero(part & merged.inside)
+                    < _MIN_PART_INSIDE * areas[other]):
+                continue
+            if all(np.count_nonzero(part & chosen) < _MAX_PART_OVERLAP
+                   * min(areas[other], np.count_nonzero(chosen))
+                   for chosen in parts):
+                parts.append(part)
+        if len(parts) >= 2:
+            cover = np.logical_or.reduce(parts) & merged.inside
+            if np.count_nonzero(cover) >= _MIN_MERGE_COVER * merged.area:
+                continue
+        kept.append(detections[index])
+    return kept
+
+
+class _Mask:
+    """A detection's thresholded instance mask in its bounding box."""
+
+    def __init__(self, det, mask_threshold):
+        self.bbox = det.bbox
+        self.inside = det.mask >= mask_threshold
+        self.area = np.count_nonzero(self.inside)
 
 
 def suppress_contained(detections, shape, mask_threshold, max_overlap):
@@ -238,52 +340,140 @@ def _grown_weight(det, bad, mask_threshold, dilation):
     return box, np.where(inside, np.maximum(prob, _WING_WEIGHT), 0.0)
 
 
+#: A source's brightness model is cut at this many standard deviations.
+_PROFILE_EXTENT = 5.0
+
+
+def _intersecting(boxes, box):
+    """Which ``(iymin, ixmin, iymax, ixmax)`` boxes intersect ``box``."""
+    y0, x0, y1, x1 = box
+    return np.flatnonzero((boxes[:, 0] < y1) & (boxes[:, 2] > y0)
+                          & (boxes[:, 1] < x1) & (boxes[:, 3] > x0))
+
+
+class _Profiles:
+    """
+    Elliptical Gaussian brightness models of the sources.
+
+    Each model has the centroid, the covariance (second moments) and
+    the flux of a source's segment, and is zero beyond
+    `_PROFILE_EXTENT` standard deviations (outside ``boxes``).
+    """
+
+    def __init__(self, centroids, covariances, fluxes, shape):
+        centroids = np.asarray(centroids, dtype=float).reshape(-1, 2)
+        covariances = np.asarray(covariances, dtype=float).reshape(-1, 2, 2)
+        fluxes = np.asarray(fluxes, dtype=float).reshape(-1)
+        self.valid = (np.all(np.isfinite(centroids), axis=1)
+                      & np.all(np.isfinite(covariances), axis=(1, 2))
+                      & (np.linalg.det(np.nan_to_num(covariances)) > 0))
+        covariances = np.where(self.valid[:, None, None], covariances,
+                               np.eye(2))
+        self.centroids = np.where(self.valid[:, None], centroids, 0.0)
+        self.inverse = np.linalg.inv(covariances)
+        self.amplitudes = np.where(
+            self.valid, np.maximum(np.nan_to_num(fluxes), 0.0), 0.0) / (
+            2 * np.pi * np.sqrt(np.linalg.det(covariances)))
+        reach = _PROFILE_EXTENT * np.sqrt(np.diagonal(covariances, axis1=1,
+                                                      axis2=2))
+        ny, nx = shape
+        x, y = self.centroids.T
+        self.boxes = np.column_stack([
+            np.clip(np.floor(y - reach[:, 1]), 0, ny),
+            np.clip(np.floor(x - reach[:, 0]), 0, nx),
+            np.clip(np.ceil(y + reach[:, 1]) + 1, 0, ny),
+            np.clip(np.ceil(x + reach[:, 0]) + 1, 0, nx)]).astype(int)
+        self.boxes[~self.valid] = 0
+
+    def model(self, index, box):
+        """Source ``index``'s model in ``(iymin, ixmin, iymax, ixmax)``."""
+        y0, x0, y1, x1 = box
+        out = np.zeros((y1 - y0, x1 - x0))
+        by0, bx0, by1, bx1 = self.boxes[index]
+        cy0, cx0, cy1, cx1 = max(y0, by0), max(x0, bx0), min(y1, by1), \
+            min(x1, bx1)
+        if cy0 >= cy1 or cx0 >= cx1:
+            return out
+        yy, xx = np.mgrid[cy0:cy1, cx0:cx1]
+        dx = xx - self.centroids[index, 0]
+        dy = yy - self.centroids[index, 1]
+        (a, b), (_, c) = self.inverse[index]
+        out[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0] = (
+            self.amplitudes[index]
+            * np.exp(-0.5 * (a * dx * dx + 2 * b * dx * dy + c * dy * dy)))
+        return out
+
+
 class _Shares:
     """Each source's share of every pixel (see `flux_shares`)."""
 
-    def __init__(self, weights, total, nearest, bad):
+    def __init__(self, weights, profiles, nearest, bad):
         self._weights = weights
-        self._total = total
+        self._weight_boxes = np.array([box for box, _ in weights])
+        self._profiles = profiles
         self._nearest = nearest
         self._bad = bad
 
     def __len__(self):
         return len(self._weights)
 
+    def _weight(self, index, box):
+        y0, x0, y1, x1 = box
+        out = np.zeros((y1 - y0, x1 - x0))
+        (wy0, wx0, wy1, wx1), weight = self._weights[index]
+        cy0, cx0 = max(y0, wy0), max(x0, wx0)
+        cy1, cx1 = min(y1, wy1), min(x1, wx1)
+        if cy0 < cy1 and cx0 < cx1:
+            out[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0] = weight[
+                cy0 - wy0:cy1 - wy0, cx0 - wx0:cx1 - wx0]
+        return out
+
     def cutout(self, index, box):
         """Source ``index``'s share in ``(iymin, ixmin, iymax, ixmax)``."""
         y0, x0, y1, x1 = box
-        total = self._total[y0:y1, x0:x1]
-        share = np.where(total > 0, 0.0,
-                         self._nearest[y0:y1, x0:x1] == index + 1)
-        (wy0, wx0, wy1, wx1), weight = self._weights[index]
-        iy0, ix0 = max(y0, wy0), max(x0, wx0)
-        iy1, ix1 = min(y1, wy1), min(x1, wx1)
-        if iy0 < iy1 and ix0 < ix1:
-            part = weight[iy0 - wy0:iy1 - wy0, ix0 - wx0:ix1 - wx0]
-            inner = (slice(iy0 - y0, iy1 - y0), slice(ix0 - x0, ix1 - x0))
-            with np.errstate(invalid='ignore', divide='ignore'):
-                share[inner] = np.where(part > 0, part / total[inner],
-                                        share[inner])
+        others = np.union1d(_intersecting(self._weight_boxes, box),
+                            _intersecting(self._profiles.boxes, box))
+        shape = (y1 - y0, x1 - x0)
+        covered, joint, model = (np.zeros(shape) for _ in range(3))
+        own_weight = own_joint = own_model = np.zeros(shape)
+        for other in np.union1d(others, [index]):
+            weight = self._weight(other, box)
+            profile = self._profiles.model(other, box)
+            covered += weight
+            joint += weight * profile
+            model += profile
+            if other == index:
+                own_weight = weight
+                own_joint, own_model = weight * profile, profile
+        with np.errstate(invalid='ignore', divide='ignore'):
+            share = np.where(
+                covered > 0,
+                np.where(joint > 0, own_joint / joint, own_weight / covered),
+                np.where(model > 0, own_model / model,
+                         self._nearest[y0:y1, x0:x1] == index + 1))
         share[self._bad[y0:y1, x0:x1]] = 0.0
         return share
 
     def grown_box(self, index):
         """The box of source ``index``'s grown instance mask."""
-        return self._weights[index][0]
+        return tuple(self._weight_boxes[index])
 
 
-def flux_shares(detections, labels, bad, mask_threshold, dilation):
+def flux_shares(detections, labels, bad, mask_threshold, dilation,
+                profiles):
     """
     Each source's share of every pixel, the shares of a pixel adding
     up to one.
 
-    An unmasked pixel inside the instance masks of some sources, grown
-    by ``dilation`` pixels, is shared between them in proportion to
-    their mask probabilities (at least `_WING_WEIGHT`, so that a
-    source's faint wings take almost nothing from a neighbour's core).
-    Any other unmasked pixel belongs entirely to the source of the
-    nearest segment.  Masked pixels belong to no source.
+    A source's share of a pixel is proportional to the product of two
+    estimates of how much of its light falls there: the network's
+    instance mask probability (in the instance mask grown by
+    ``dilation`` pixels, at least `_WING_WEIGHT`, zero beyond) and an
+    elliptical Gaussian model of its brightness with the centroid,
+    second moments and flux of its segment (zero beyond 5 standard
+    deviations).  In a pixel outside every grown mask the models alone
+    decide, and a pixel outside every model belongs to the nearest
+    segment.  Masked pixels belong to no source.
 
     Parameters
     ----------
@@ -298,6 +488,13 @@ def flux_shares(detections, labels, bad, mask_threshold, dilation):
         Mask probability that defines an instance mask.
     dilation : int
         Pixels by which the instance masks are grown.
+    profiles : tuple
+        ``(centroids, covariances, fluxes)`` of the segments: ``(n, 2)``
+        ``(x, y)`` centroids, ``(n, 2, 2)`` covariance matrices in
+        pixels squared and ``(n,)`` fluxes, e.g. the ``centroid``,
+        ``covariance`` and ``segment_flux`` of a
+        `~photutils.segmentation.SourceCatalog`.  Sources with no finite
+        values have no model.
 
     Returns
     -------
@@ -308,13 +505,11 @@ def flux_shares(detections, labels, bad, mask_threshold, dilation):
     """
     weights = [_grown_weight(det, bad, mask_threshold, dilation)
                for det in detections]
-    total = np.zeros(bad.shape, dtype=float)
-    for (y0, x0, y1, x1), weight in weights:
-        total[y0:y1, x0:x1] += weight
     _, nearest_pixel = ndimage.distance_transform_edt(
         labels == 0, return_distances=True, return_indices=True)
     nearest = labels[tuple(nearest_pixel)]
-    return _Shares(weights, total, nearest, bad)
+    return _Shares(weights, _Profiles(*profiles, shape=labels.shape),
+                   nearest, bad)
 
 
 def _union_box(*boxes):
@@ -384,4 +579,3 @@ def kron_fluxes(apertures, shares, data, labels):
         fluxes.append(flux)
         boxes.append(box)
     return images, np.array(fluxes, dtype=float), boxes
-

@@ -87,6 +87,18 @@ def test_demo(tmp_path, capsys):
 
 # --- one galaxy, one source ---------------------------------------------
 
+def test_photutils_two_gaussian_fixture_gives_two_sources(deblender):
+    """photutils' deblending test fixture: two noiseless Gaussians."""
+    from astropy.modeling.models import Gaussian2D
+
+    yy, xx = np.mgrid[0:100, 0:100]
+    data = (Gaussian2D(100, 50, 50, 5, 5)(xx, yy)
+            + Gaussian2D(100, 35, 50, 5, 5)(xx, yy))
+    segm, catalog = deblender(data, background=0)
+    assert segm.n_labels == 2
+    assert_allclose(np.sort(catalog['x_centroid']), [35, 50], atol=4)
+
+
 def _exponential_galaxies(shape, positions, seed):
     import galsim
 

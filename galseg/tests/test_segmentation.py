@@ -4,7 +4,7 @@ import numpy as np
 from numpy.testing import assert_allclose, assert_array_equal
 
 from galseg.segmentation import (flux_shares, segment_labels,
-                                 suppress_contained)
+                                 suppress_contained, suppress_merged)
 from galseg.tiling import Detection
 
 
@@ -108,21 +108,54 @@ def test_contained_detections_are_suppressed():
 
 
 def test_shares_add_up_to_one_and_fill_the_image():
-    shape = (12, 24)
+    shape = (12, 40)
     a = _detection((2, 2, 10, 10), np.full((8, 8), 0.9), 0.9)
     b = _detection((2, 8, 10, 16), np.full((8, 8), 0.3), 0.8)
     b.mask[:, 3:] = 0.8
     bad = np.zeros(shape, dtype=bool)
-    bad[0, 23] = True
+    bad[0, 39] = True
     labels, keep = segment_labels([a, b], bad, 0.5, 1)
-    shares = flux_shares([a, b], labels, bad, 0.5, dilation=2)
+    # equal round models: the mask probabilities decide where both
+    # cover; b's model does not reach the right edge of the image
+    profiles = ([[5.5, 5.5], [13.0, 5.5]], [np.eye(2) * 4, np.eye(2) * 4],
+                [100.0, 100.0])
+    shares = flux_shares([a, b], labels, bad, 0.5, 2, profiles)
     whole = (0, 0) + shape
     share_a, share_b = shares.cutout(0, whole), shares.cutout(1, whole)
     assert_allclose((share_a + share_b)[~bad], 1.0)
-    assert share_a[0, 23] == share_b[0, 23] == 0
-    # inside both grown masks, the split follows the probabilities
-    assert_allclose(share_a[5, 9], 0.9 / (0.9 + 0.3))
-    # far from every mask, a pixel belongs to the nearest segment
-    assert share_a[11, 0] == 1 and share_b[11, 23] == 1
+    assert share_a[0, 39] == share_b[0, 39] == 0
+    # inside both grown masks, the product of probability and model
+    model = np.exp(-0.5 * (np.array([9 - 5.5, 9 - 13.0]) ** 2) / 4)
+    expected = 0.9 * model[0] / (0.9 * model[0] + 0.3 * model[1])
+    assert_allclose(share_a[5, 9], expected)
+    # outside the masks the models decide: closer to b's centre, b's
+    assert share_b[5, 20] > 0.99
+    # beyond every model, a pixel belongs to the nearest segment
+    assert share_b[11, 38] == 1 and share_a[11, 38] == 0
     # a cutout is the same as the whole image's share there
     assert_array_equal(shares.cutout(1, (3, 5, 9, 20)), share_b[3:9, 5:20])
+    # a source with no model is shared by its mask alone
+    profiles = ([[np.nan, np.nan], [13.0, 5.5]],
+                [np.eye(2) * 4, np.eye(2) * 4], [100.0, 100.0])
+    shares = flux_shares([a, b], labels, bad, 0.5, 2, profiles)
+    share_a = shares.cutout(0, whole)
+    assert share_a[5, 4] == 1
+
+
+def test_a_mask_over_a_pair_is_dropped_whatever_its_score():
+    pair = _detection((0, 0, 12, 24), np.full((12, 24), 0.9), 0.95)
+    left = _detection((0, 0, 12, 11), np.full((12, 11), 0.9), 0.9)
+    right = _detection((1, 13, 12, 24), np.full((11, 11), 0.9), 0.8)
+    assert suppress_merged([pair, left, right], 0.5) == [left, right]
+    # one part is not a pair
+    assert suppress_merged([pair, left], 0.5) == [pair, left]
+    # knots: distinct pieces that cover little of the galaxy
+    galaxy = _detection((0, 0, 20, 20), np.full((20, 20), 0.9), 0.95)
+    knots = [_detection((y, x, y + 4, x + 4), np.full((4, 4), 0.9), 0.8)
+             for y, x in ((2, 2), (10, 12), (14, 3))]
+    assert suppress_merged([galaxy, *knots], 0.5) == [galaxy, *knots]
+    # two masks of one galaxy are not two parts
+    twin = _detection((0, 0, 12, 20), np.full((12, 20), 0.9), 0.9)
+    twin2 = _detection((0, 1, 12, 21), np.full((12, 20), 0.9), 0.85)
+    big = _detection((0, 0, 14, 26), np.full((14, 26), 0.9), 0.95)
+    assert suppress_merged([big, twin, twin2], 0.5) == [big, twin, twin2]

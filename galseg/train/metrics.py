@@ -716,8 +716,16 @@ class EvaluationAccumulator:
             ``separation_bins`` (the edges), ``pair_recovery``,
             ``n_pairs``, ``n_pairs_recovered``, ``ap_vs_separation`` and
             ``n_true_per_bin`` (one value per bin), ``blend_recovery``
-            (over all pairs) and ``n_images``.  Undefined values (no true
-            sources, no pairs in a bin, ...) are NaN.
+            (over all pairs) and ``n_images``; at the detection level
+            (see the class notes; with ``psf_fwhm``), ``det_precision``,
+            ``det_recall``, ``fragments``, ``spurious``,
+            ``det_pair_recovery`` (per bin), ``total_flux_error``,
+            ``total_flux_error_blended``, ``segment_flux_error``,
+            ``segment_flux_error_blended``, ``source_total_flux_errors``,
+            ``source_segment_flux_errors`` and ``source_separation``
+            (nearest true neighbour in PSF FWHM, per true source); and
+            ``over_count`` and ``under_count``.  Undefined values (no
+            true sources, no pairs in a bin, ...) are NaN.
         """
         n_thr = len(self.iou_thresholds)
         n_bins = len(self.separation_bins) - 1
