@@ -4,7 +4,9 @@ Deblending speed of galseg next to photutils and SEP, in one run.
 * 128x128 px stamps: the network alone on batches of normalised stamps
   (``MaskRCNN.detect``), the full ``MaskRCNNDeblender.deblend`` (with the
   catalog) stamp by stamp, photutils ``detect_sources`` +
-  ``deblend_sources`` and SEP ``extract`` on the same stamps.
+  ``deblend_sources`` and SEP ``extract`` (each with its Kron fluxes,
+  as `galseg.train.photutils_deblend` and `galseg.train.sep_deblend`
+  measure them) on the same stamps.
 * A crowded 2048x2048 px field (a mosaic of 128 px scenes of 4-6
   galaxies): galseg (tiled) against photutils
   ``detect_sources`` + ``deblend_sources`` and SEP on the same image.
@@ -96,17 +98,18 @@ def main():
 
     image, noise, psf_fwhm, truth = crowded_field(args.field_size, seed=606)
     t_galseg, result = _time(deblender.deblend, image)
-    t_photutils, (masks, _, _) = _time(photutils_deblend, image, noise,
-                                       psf_fwhm=psf_fwhm[0])
-    t_sep, (sep_masks, _, _) = _time(sep_deblend, image, noise)
+    t_photutils, found_photutils = _time(photutils_deblend, image, noise,
+                                         psf_fwhm=psf_fwhm[0])
+    t_sep, found_sep = _time(sep_deblend, image, noise)
     print(f'\n### crowded field {args.field_size}x{args.field_size} px, '
           f'{truth} galaxies with footprints\n')
     print('| method | seconds | sources found | time / photutils |')
     print('|---|---|---|---|')
     found = 0 if result is None else result.n_sources
-    for name, seconds, count in (('galseg', t_galseg, found),
-                                 ('photutils', t_photutils, len(masks)),
-                                 ('SEP', t_sep, len(sep_masks))):
+    for name, seconds, count in (
+            ('galseg', t_galseg, found),
+            ('photutils', t_photutils, len(found_photutils.masks)),
+            ('SEP', t_sep, len(found_sep.masks))):
         print(f'| {name} | {seconds:.1f} | {count} | '
               f'{seconds / t_photutils:.2f} |')
 

@@ -13,8 +13,9 @@ import numpy as np
 
 from .models import DEFAULT_MODEL_DIR
 from .result import DeblendResult
-from .segmentation import (flux_shares, kron_fluxes, segment_labels,
-                           suppress_contained, suppress_merged)
+from .segmentation import (_region, flux_shares, kron_fluxes,
+                           segment_labels, suppress_contained,
+                           suppress_merged)
 from .tiling import (extract_tile, make_tiles, merge_tile_detections,
                      suppress_duplicates, tile_detections)
 
@@ -736,11 +737,6 @@ def _bounding_box(bbox):
 
     y0, x0, y1, x1 = bbox
     return BoundingBox(ixmin=x0, ixmax=x1, iymin=y0, iymax=y1)
-
-
-def _region(det):
-    y0, x0, y1, x1 = det.bbox
-    return slice(y0, y1), slice(x0, x1)
 
 
 def _blends(detections, shape, mask_threshold):

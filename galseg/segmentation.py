@@ -58,16 +58,19 @@ _MAX_PART_OVERLAP = 0.5
 _MIN_MERGE_COVER = 0.7
 
 
-def _in_box(det, box):
-    """A detection's instance mask in ``box``, as a boolean array."""
+def _crop(values, bbox, box):
+    """
+    ``values`` given in ``bbox``, in ``box``: zero where ``bbox`` does
+    not reach (boxes are ``(iymin, ixmin, iymax, ixmax)``).
+    """
     y0, x0, y1, x1 = box
-    out = np.zeros((y1 - y0, x1 - x0), dtype=bool)
-    dy0, dx0, dy1, dx1 = det.bbox
-    cy0, cx0 = max(y0, dy0), max(x0, dx0)
-    cy1, cx1 = min(y1, dy1), min(x1, dx1)
+    out = np.zeros((y1 - y0, x1 - x0), dtype=values.dtype)
+    vy0, vx0, vy1, vx1 = bbox
+    cy0, cx0 = max(y0, vy0), max(x0, vx0)
+    cy1, cx1 = min(y1, vy1), min(x1, vx1)
     if cy0 < cy1 and cx0 < cx1:
-        out[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0] = det.inside[
-            cy0 - dy0:cy1 - dy0, cx0 - dx0:cx1 - dx0]
+        out[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0] = values[
+            cy0 - vy0:cy1 - vy0, cx0 - vx0:cx1 - vx0]
     return out
 
 
@@ -122,7 +125,8 @@ def suppress_merged(detections, mask_threshold):
                               & (areas <= _MAX_PART_AREA * merged.area))
         parts = []
         for other in near:
-            part = _in_box(masks[other], merged.bbox)
+            part = _crop(masks[other].inside, masks[other].bbox,
+                         merged.bbox)
             if (np.count_nonzero(part & merged.inside)
                     < _MIN_PART_INSIDE * areas[other]):
                 continue
@@ -418,15 +422,8 @@ class _Shares:
         return len(self._weights)
 
     def _weight(self, index, box):
-        y0, x0, y1, x1 = box
-        out = np.zeros((y1 - y0, x1 - x0))
-        (wy0, wx0, wy1, wx1), weight = self._weights[index]
-        cy0, cx0 = max(y0, wy0), max(x0, wx0)
-        cy1, cx1 = min(y1, wy1), min(x1, wx1)
-        if cy0 < cy1 and cx0 < cx1:
-            out[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0] = weight[
-                cy0 - wy0:cy1 - wy0, cx0 - wx0:cx1 - wx0]
-        return out
+        weight_box, weight = self._weights[index]
+        return _crop(weight, weight_box, box)
 
     def cutout(self, index, box):
         """Source ``index``'s share in ``(iymin, ixmin, iymax, ixmax)``."""
