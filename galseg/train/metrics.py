@@ -382,6 +382,18 @@ def _relative_errors(pred_fluxes, true_fluxes):
     return np.abs(pred[good] - true[good]) / np.abs(true[good])
 
 
+def _validate_positions(positions, masks, name):
+    # (x, y) positions of the masks' sources; their centroids if None.
+    if positions is None:
+        return _mask_centroids(masks)
+    positions = np.asarray(positions, dtype=float)
+    if positions.shape != (len(masks), 2):
+        msg = (f'{name} must have shape ({len(masks)}, 2); got '
+               f'{positions.shape}')
+        raise ValueError(msg)
+    return positions
+
+
 def _validate_fluxes(fluxes, name, n):
     fluxes = np.asarray(fluxes, dtype=float)
     if fluxes.ndim not in (1, 2) or len(fluxes) != n:
@@ -557,25 +569,13 @@ class EvaluationAccumulator:
         if pred_segment_fluxes is not None:
             pred_segment_fluxes = _validate_fluxes(
                 pred_segment_fluxes, 'pred_segment_fluxes', n_pred)
-        if pred_positions is None:
-            pred_positions = _mask_centroids(pred_masks)
-        else:
-            pred_positions = np.asarray(pred_positions, dtype=float)
-            if pred_positions.shape != (n_pred, 2):
-                msg = (f'pred_positions must have shape ({n_pred}, 2); got '
-                       f'{pred_positions.shape}')
-                raise ValueError(msg)
+        pred_positions = _validate_positions(pred_positions, pred_masks,
+                                             'pred_positions')
         if true_fluxes is not None:
             true_fluxes = _validate_fluxes(true_fluxes, 'true_fluxes',
                                            n_true)
-        if true_positions is None:
-            true_positions = _mask_centroids(true_masks)
-        else:
-            true_positions = np.asarray(true_positions, dtype=float)
-            if true_positions.shape != (n_true, 2):
-                msg = (f'true_positions must have shape ({n_true}, 2); got '
-                       f'{true_positions.shape}')
-                raise ValueError(msg)
+        true_positions = _validate_positions(true_positions, true_masks,
+                                             'true_positions')
         if psf_fwhm is not None:
             psf_fwhm = float(psf_fwhm)
             if not psf_fwhm > 0:
