@@ -34,9 +34,11 @@ class MaskRCNNDeblender:
     noise, see `~galseg.normalize_image`), cut into overlapping tiles of
     the model's input size, and every tile is searched for sources.  The
     detections of all tiles are merged so that each source is found
-    once, overlapping instance masks are resolved to the most probable
-    source, and the sources are measured with
-    `~photutils.segmentation.SourceCatalog`.
+    once, repeated and partial detections of a galaxy are dropped, each
+    pixel goes to the most probable source and every segment is made
+    one connected region (see `galseg.segmentation`), and the sources
+    are measured with `~photutils.segmentation.SourceCatalog` and on
+    their deblended images.
 
     Parameters
     ----------

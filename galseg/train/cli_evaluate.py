@@ -24,8 +24,9 @@ def add_arguments(parser):
     parser.add_argument('--plots', metavar='DIR',
                         help='write separation.png and gallery.png here')
     parser.add_argument('--table', metavar='FILE',
-                        help='write the table (.ecsv, or aligned text for '
-                             'other suffixes)')
+                        help='write the full table, every column (.ecsv, '
+                             'or aligned text for other suffixes); the '
+                             'comparison tables are printed')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace existing --table and --plots files')
     parser.add_argument('--quiet', action='store_true',
@@ -47,6 +48,7 @@ def run(args):
     from ..deblender import MaskRCNNDeblender
     from ..simulate import read_dataset
     from ..utils import check_writable
+    from .comparison import comparison_tables
     from .evaluate import (evaluate, galseg_predictor, photutils_predictor,
                            sep_predictor, write_evaluation)
 
@@ -66,7 +68,7 @@ def run(args):
     result = evaluate(dataset, methods, plots_dir=args.plots,
                       max_scenes=args.max_scenes, progress=not args.quiet,
                       overwrite=args.overwrite)
-    result.table.pprint(max_width=-1, max_lines=-1)
+    print(comparison_tables(result))
     if args.table:
         write_evaluation(result, args.table, overwrite=args.overwrite)
     return 0
