@@ -31,6 +31,9 @@ _RANGES = {
     'bulge_to_disk_size': (0, None, True, False),
     'ellipticity': (0, 1, False, True),
     'bulge_fraction': (0, 1, False, False),
+    'knot_fraction': (0, 1, False, True),
+    'n_knots': (1, 1000, False, False),
+    'knot_size': (0, None, True, False),
     'snr': (0, None, True, False),
     'magnitude': (None, None, False, False),
     'color': (None, None, False, False),
@@ -175,6 +178,16 @@ class SimulationConfig:
         galaxies; position angles are uniform.
     bulge_fraction : (float, float), optional
         The bulge flux fraction of parametric galaxies.
+    knot_fraction : (float, float), optional
+        The fraction of a parametric galaxy's flux in star-forming knots,
+        in [0, 1) (e.g. (0, 0.5)); the default (0, 0) makes smooth
+        galaxies.  The knots (`galsim.RandomKnots`) are scattered like
+        the disk light: with its half-light radius and shape.
+    n_knots : (int, int), optional
+        The range of the number of knots of a galaxy with knots.
+    knot_size : (float, float), optional
+        The half-light radius of each knot (a round Gaussian) in units
+        of the disk half-light radius.
     snr : (float, float), optional
         The signal-to-noise ratio of each source in the first band,
         log-uniform: ``flux / (noise_sigma * sqrt(4 pi (s_gal^2 +
@@ -247,6 +260,9 @@ class SimulationConfig:
     bulge_to_disk_size: tuple = (0.2, 0.7)
     ellipticity: tuple = (0.0, 0.6)
     bulge_fraction: tuple = (0.0, 1.0)
+    knot_fraction: tuple = (0.0, 0.0)
+    n_knots: tuple = (10, 50)
+    knot_size: tuple = (0.05, 0.2)
     snr: tuple = (10.0, 1000.0)
     magnitude: tuple = None
     color: tuple = (-0.5, 0.5)
@@ -295,7 +311,7 @@ class SimulationConfig:
                 continue
             setattr(self, name, _validate_range(
                 name, value, lower, upper, lower_open, upper_open,
-                integer=(name == 'n_sources')))
+                integer=(name in ('n_sources', 'n_knots'))))
         for name in ('star_fraction', 'first_source_offset', 'edge_margin',
                      'footprint_threshold'):
             setattr(self, name, _check_number(name, getattr(self, name)))

@@ -234,6 +234,24 @@ def _bulge_disk(galsim, gsparams, fraction, disk_hlr, disk_q, disk_pa,
     return profile.withFlux(1.0), extent
 
 
+def _with_knots(config, rng, galsim, gsparams, profile, disk_hlr, q, pa):
+    """
+    A unit-flux galaxy whose flux is in part in star-forming knots,
+    scattered like the disk's light (`galsim.RandomKnots`).
+    """
+    fraction = rng.uniform(*config.knot_fraction)
+    n_knots = int(rng.integers(config.n_knots[0], config.n_knots[1] + 1))
+    knot_hlr = disk_hlr * rng.uniform(*config.knot_size)
+    deviate = galsim.BaseDeviate(int(rng.integers(1, 2**31 - 1)))
+    knots = galsim.RandomKnots(n_knots, half_light_radius=disk_hlr,
+                               flux=fraction, rng=deviate,
+                               gsparams=gsparams)
+    knots = galsim.Convolve(
+        knots.shear(_shear(galsim, _q_to_e(q), pa)),
+        galsim.Gaussian(half_light_radius=knot_hlr, gsparams=gsparams))
+    return galsim.Add([profile.withFlux(1.0 - fraction), knots])
+
+
 def _parametric_galaxy(config, rng, galsim, gsparams):
     hlr = _log_uniform(rng, config.half_light_radius)
     bulge_hlr = hlr * rng.uniform(*config.bulge_to_disk_size)
@@ -243,6 +261,9 @@ def _parametric_galaxy(config, rng, galsim, gsparams):
     q = math.sqrt((1 - e) / (1 + e))
     profile, extent = _bulge_disk(galsim, gsparams, fraction, hlr, q, pa,
                                   bulge_hlr, q, pa)
+    if config.knot_fraction[1] > 0:  # no extra draws for smooth galaxies
+        profile = _with_knots(config, rng, galsim, gsparams, profile, hlr,
+                              q, pa)
     info = dict(half_light_radius=(1 - fraction) * hlr + fraction * bulge_hlr,
                 ellipticity=e, position_angle=pa, bulge_fraction=fraction,
                 catalog_row=-1)

@@ -136,6 +136,13 @@ def test_config_defaults_and_round_trip(tmp_path):
     (dict(snr=None), ValueError, 'one of snr and magnitude'),
     (dict(psf_profiles=('gaussian',)), ValueError, 'psf_profiles must be one of'),
     (dict(star_fraction=1.5), ValueError, r'star_fraction must be in \[0, 1\]'),
+    (dict(knot_fraction=(0.2, 1.0)), ValueError,
+     r'knot_fraction: impossible range .* < 1'),
+    (dict(knot_fraction=(-0.1, 0.2)), ValueError,
+     r'knot_fraction: impossible range .* >= 0'),
+    (dict(n_knots=(0, 5)), ValueError, r'n_knots: impossible range .* >= 1'),
+    (dict(n_knots=(2.5, 5)), TypeError, 'n_knots must be an integer'),
+    (dict(knot_size=(0, 0.1)), ValueError, r'knot_size: impossible .* > 0'),
     (dict(stamp_size=8), ValueError, 'stamp_size must be at least 16'),
     (dict(footprint_threshold=0), ValueError, 'footprint_threshold must be'),
     (dict(stamp_size=32, separation=(40, 50), separation_unit='pixel'),
@@ -198,6 +205,35 @@ def test_scene_is_a_pure_function_of_config_seed_index():
         SimulationConfig.from_dict(config.to_dict()), 7, 3))
     assert not np.array_equal(first.image, simulate_scene(config, 7, 4).image)
     assert not np.array_equal(first.image, simulate_scene(config, 8, 3).image)
+
+
+def test_galaxies_with_knots():
+    smooth = SimulationConfig(**SMALL)
+    clumpy = SimulationConfig(**SMALL, knot_fraction=(0.4, 0.5),
+                              n_knots=(5, 10))
+    scene = simulate_scene(clumpy, 7, 3)
+    assert_scenes_equal(scene, simulate_scene(clumpy, 7, 3))
+    assert_scenes_equal(scene, simulate_scene(
+        SimulationConfig.from_dict(clumpy.to_dict()), 7, 3))
+    # knots are compact: the clumpy galaxy's light is more concentrated
+    # in its brightest pixels than that of a smooth galaxy of the same
+    # flux, size and shape
+    def peakiness(config, seed):
+        image = simulate_scene(config, seed, 0).isolated[0, 0]
+        top = np.sort(image.ravel())[::-1]
+        return top[:10].sum() / top.sum()
+
+    one = dict(SMALL, n_sources=(1, 1), half_light_radius=(1.5, 1.5),
+               ellipticity=(0.0, 0.0), bulge_fraction=(0.0, 0.0),
+               pixel_scale=(0.1, 0.1), psf_fwhm=(2.0, 2.0),
+               psf_fwhm_unit='pixel')
+    knotty = SimulationConfig(**one, knot_fraction=(0.5, 0.5),
+                              n_knots=(8, 8), knot_size=(0.05, 0.05))
+    assert all(peakiness(knotty, seed) > 1.5 * peakiness(
+        SimulationConfig(**one), seed) for seed in range(3))
+    # smooth galaxies draw no random number for knots: scenes made before
+    # the option existed are unchanged
+    assert smooth.knot_fraction == (0.0, 0.0)
 
 
 def test_scene_truth_is_consistent():
