@@ -215,6 +215,7 @@ def test_galaxies_with_knots():
     assert_scenes_equal(scene, simulate_scene(clumpy, 7, 3))
     assert_scenes_equal(scene, simulate_scene(
         SimulationConfig.from_dict(clumpy.to_dict()), 7, 3))
+
     # knots are compact: the clumpy galaxy's light is more concentrated
     # in its brightest pixels than that of a smooth galaxy of the same
     # flux, size and shape
