@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from .config import SimulationConfig, _load_catalog
+from .noise import add_noise
 
 __all__ = ['Scene', 'simulate_scene', 'GALAXY', 'STAR']
 
@@ -584,13 +585,7 @@ def simulate_scene(config, seed, index):
     isolated = _render(config, cond, sources, positions, galsim)
     noiseless = noiseless_sum(isolated)
 
-    variance = np.broadcast_to(
-        (cond.noise_sigma.astype(np.float64) ** 2)[:, None, None],
-        noiseless.shape)
-    if config.source_noise:
-        variance = variance + np.clip(noiseless, 0, None)
-    noise = rng.standard_normal(noiseless.shape) * np.sqrt(variance)
-    image = (noiseless + noise).astype(np.float32)
+    image = add_noise(noiseless, cond.noise_sigma, rng, config.source_noise)
 
     footprints = make_footprints(isolated, cond.noise_sigma,
                                  config.footprint_threshold,

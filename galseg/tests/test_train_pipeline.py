@@ -106,3 +106,41 @@ def test_stream_resumes_exactly(simulated_datasets):
     first_pass = np.concatenate([batch['images'].numpy()
                                  for batch in full[:6]])
     assert len({array.tobytes() for array in first_pass}) == 24
+
+
+@pytest.mark.parametrize('source_noise', [True, False])
+def test_fresh_noise_follows_the_simulator_noise_model(source_noise):
+    """Training examples get their fresh noise from the simulator's
+    noise model, whose per-pixel variance is the sky's plus the
+    sources' counts."""
+    from galseg.simulate import add_noise
+
+    config = SimulationConfig(stamp_size=64, n_sources=(1, 1),
+                              snr=(3e4, 3e4), first_source_offset=0.0,
+                              source_noise=source_noise)
+    scene = simulate_scene(config, seed=5, index=0)
+    images = []
+    for index in range(300):
+        example = scene_to_example(scene, _config(),
+                                   rng=np.random.default_rng(index),
+                                   fresh_noise=True,
+                                   source_noise=source_noise)
+        image = add_noise(scene.noiseless, scene.noise_sigma,
+                          np.random.default_rng(index), source_noise)
+        assert_array_equal(example['images'], normalize_image(image))
+        images.append(image[0])
+    variance = np.var(images, axis=0)
+    sigma = float(scene.noise_sigma[0])
+    counts = scene.noiseless[0]
+    expected = sigma**2 + (counts.clip(0) if source_noise else 0 * counts)
+    bright = counts > 2 * sigma**2
+    sky = counts < 0.01 * sigma**2
+    assert bright.sum() > 20 and sky.sum() > 1000
+    for region in (bright, sky):
+        assert_allclose(variance[region].mean() / expected[region].mean(),
+                        1.0, rtol=0.03)
+    if source_noise:  # the sources' noise is there, and it matters
+        assert variance[bright].mean() > 2 * sigma**2
+    # the simulated image itself has the same noise
+    residual = scene.image[0] - counts
+    assert_allclose(residual[sky].var(), sigma**2, rtol=0.1)

@@ -12,6 +12,7 @@ uninterrupted run would have.
 import numpy as np
 
 from ..normalization import normalize_image
+from ..simulate.noise import add_noise
 
 __all__ = ['scene_to_example', 'training_dataset', 'validation_dataset',
            'example_signature', 'MIN_INSTANCE_PIXELS']
@@ -43,7 +44,7 @@ def _crop_or_pad(array, size, offset, axes):
 
 
 def scene_to_example(scene, model_config, rng=None, augment=False,
-                     fresh_noise=False):
+                     fresh_noise=False, source_noise=True):
     """
     Turn a simulated scene into one training example.
 
@@ -60,8 +61,12 @@ def scene_to_example(scene, model_config, rng=None, augment=False,
     augment : bool, optional
         Apply a random one of the 8 flips and 90-degree rotations.
     fresh_noise : bool, optional
-        Replace the noise by a new Gaussian realisation of the same
-        ``noise_sigma``.
+        Replace the noise by a new realisation of the simulator's noise
+        model (`galseg.simulate.add_noise`): the sky's ``noise_sigma``
+        plus, with ``source_noise``, the sources' Poisson noise.
+    source_noise : bool, optional
+        Whether the fresh noise includes the sources' Poisson noise, as
+        the simulation's ``source_noise`` setting says.
 
     Returns
     -------
@@ -83,9 +88,8 @@ def scene_to_example(scene, model_config, rng=None, augment=False,
         raise ValueError(msg)
     image = scene.image
     if fresh_noise:
-        sigma = np.asarray(scene.noise_sigma, np.float32)[:, None, None]
-        image = scene.noiseless + sigma * rng.standard_normal(
-            scene.noiseless.shape, dtype=np.float32)
+        image = add_noise(scene.noiseless, scene.noise_sigma, rng,
+                          source_noise)
     normalized = normalize_image(image)
 
     size = model_config.image_size
@@ -144,7 +148,7 @@ def _stream_index(seed, n_scenes, example):
 
 
 def training_dataset(scenes, model_config, batch_size, seed=0, start_step=0,
-                     augment=True, fresh_noise=False):
+                     augment=True, fresh_noise=False, source_noise=None):
     """
     An endless, shuffled, augmented stream of training batches.
 
@@ -164,6 +168,10 @@ def training_dataset(scenes, model_config, batch_size, seed=0, start_step=0,
         Index of the first batch (to resume a run).
     augment, fresh_noise : bool, optional
         See `scene_to_example`.
+    source_noise : bool or `None`, optional
+        Whether fresh noise includes the sources' Poisson noise; `None`
+        takes the ``source_noise`` of the scenes' simulation
+        configuration (``scenes.config``), else `True`.
 
     Returns
     -------
@@ -176,6 +184,9 @@ def training_dataset(scenes, model_config, batch_size, seed=0, start_step=0,
     if n_scenes == 0:
         msg = 'the training data hold no scenes'
         raise ValueError(msg)
+    if source_noise is None:
+        source_noise = getattr(getattr(scenes, 'config', None),
+                               'source_noise', True)
 
     def generate():
         example = start_step * batch_size
@@ -183,7 +194,7 @@ def training_dataset(scenes, model_config, batch_size, seed=0, start_step=0,
             scene = scenes[_stream_index(seed, n_scenes, example)]
             rng = np.random.default_rng([seed, example, 1])
             yield scene_to_example(scene, model_config, rng, augment,
-                                   fresh_noise)
+                                   fresh_noise, source_noise)
             example += 1
 
     dataset = tf.data.Dataset.from_generator(

@@ -123,7 +123,8 @@ class TrainingConfig:
     augment : bool
         Random flips and 90-degree rotations.
     fresh_noise : bool
-        A new noise realisation each time a scene is used.
+        A new noise realisation each time a scene is used, from the
+        simulator's noise model (`galseg.simulate.add_noise`).
     checkpoint_every : int
         Steps between checkpoints (there is one at each epoch end too).
     log_every : int
