@@ -484,11 +484,17 @@ def evaluate(dataset, methods, plots_dir=None, max_scenes=None,
         Its ``table`` has one row per method with the columns
         ``method``, ``AP``, ``AP50``, ``AP75``, ``precision``,
         ``recall``, ``F1``, ``median_flux_error``, ``blend_recovery``,
-        ``recovery_<lo>-<hi>`` (pair recovery per separation bin),
-        ``AP_<lo>-<hi>`` (AP per bin of nearest-neighbour separation),
-        ``n_images``, ``n_true``, ``n_pred`` and ``time_per_image``
-        (seconds); the bins and the number of pairs per bin are in its
-        ``meta``.
+        the detection-level ``det_precision``, ``det_recall``,
+        ``over_count``, ``under_count``, ``fragments``, ``spurious``,
+        ``total_flux_error``, ``total_flux_error_blended``,
+        ``segment_flux_error`` and ``segment_flux_error_blended`` (see
+        `~galseg.train.metrics.EvaluationAccumulator`),
+        ``recovery_<lo>-<hi>`` (pair recovery per separation bin, at
+        IoU >= 0.5), ``det_recovery_<lo>-<hi>`` (the same, matched by
+        position), ``AP_<lo>-<hi>`` (AP per bin of nearest-neighbour
+        separation), ``n_images``, ``n_true``, ``n_pred`` and
+        ``time_per_image`` (seconds); the bins and the number of pairs
+        per bin are in its ``meta``.
 
     Raises
     ------
