@@ -357,54 +357,51 @@ def _intersecting(boxes, box):
 
 class _Profiles:
     """
-    Elliptical Gaussian brightness models of the sources.
+    Elliptical Gaussian brightness models of the sources
+    (`~astropy.modeling.functional_models.Gaussian2D`).
 
     Each model has the centroid, the covariance (second moments) and
     the flux of a source's segment, and is zero beyond
-    `_PROFILE_EXTENT` standard deviations (outside ``boxes``).
+    `_PROFILE_EXTENT` standard deviations (outside ``boxes``); a source
+    without finite moments has no model (`None`).
     """
 
     def __init__(self, centroids, covariances, fluxes, shape):
+        from astropy.modeling.models import Gaussian2D
+
         centroids = np.asarray(centroids, dtype=float).reshape(-1, 2)
         covariances = np.asarray(covariances, dtype=float).reshape(-1, 2, 2)
         fluxes = np.asarray(fluxes, dtype=float).reshape(-1)
-        self.valid = (np.all(np.isfinite(centroids), axis=1)
-                      & np.all(np.isfinite(covariances), axis=(1, 2))
-                      & (np.linalg.det(np.nan_to_num(covariances)) > 0))
-        covariances = np.where(self.valid[:, None, None], covariances,
-                               np.eye(2))
-        self.centroids = np.where(self.valid[:, None], centroids, 0.0)
-        self.inverse = np.linalg.inv(covariances)
-        self.amplitudes = np.where(
-            self.valid, np.maximum(np.nan_to_num(fluxes), 0.0), 0.0) / (
-            2 * np.pi * np.sqrt(np.linalg.det(covariances)))
-        reach = _PROFILE_EXTENT * np.sqrt(np.diagonal(covariances, axis1=1,
-                                                      axis2=2))
         ny, nx = shape
-        x, y = self.centroids.T
-        self.boxes = np.column_stack([
-            np.clip(np.floor(y - reach[:, 1]), 0, ny),
-            np.clip(np.floor(x - reach[:, 0]), 0, nx),
-            np.clip(np.ceil(y + reach[:, 1]) + 1, 0, ny),
-            np.clip(np.ceil(x + reach[:, 0]) + 1, 0, nx)]).astype(int)
-        self.boxes[~self.valid] = 0
+        self.models = []
+        self.boxes = np.zeros((len(centroids), 4), dtype=int)
+        for index, ((x, y), cov, flux) in enumerate(zip(centroids,
+                                                        covariances, fluxes)):
+            if not (np.all(np.isfinite([x, y, *cov.ravel()]))
+                    and np.linalg.det(cov) > 0):
+                self.models.append(None)
+                continue
+            amplitude = max(np.nan_to_num(flux), 0.0) / (
+                2 * np.pi * np.sqrt(np.linalg.det(cov)))
+            self.models.append(Gaussian2D(amplitude, x, y, cov_matrix=cov))
+            reach_x, reach_y = _PROFILE_EXTENT * np.sqrt(np.diag(cov))
+            self.boxes[index] = np.clip(
+                [np.floor(y - reach_y), np.floor(x - reach_x),
+                 np.ceil(y + reach_y) + 1, np.ceil(x + reach_x) + 1],
+                0, [ny, nx, ny, nx])
 
     def model(self, index, box):
         """Source ``index``'s model in ``(iymin, ixmin, iymax, ixmax)``."""
         y0, x0, y1, x1 = box
         out = np.zeros((y1 - y0, x1 - x0))
         by0, bx0, by1, bx1 = self.boxes[index]
-        cy0, cx0, cy1, cx1 = max(y0, by0), max(x0, bx0), min(y1, by1), \
-            min(x1, bx1)
-        if cy0 >= cy1 or cx0 >= cx1:
+        cy0, cx0 = max(y0, by0), max(x0, bx0)
+        cy1, cx1 = min(y1, by1), min(x1, bx1)
+        if self.models[index] is None or cy0 >= cy1 or cx0 >= cx1:
             return out
         yy, xx = np.mgrid[cy0:cy1, cx0:cx1]
-        dx = xx - self.centroids[index, 0]
-        dy = yy - self.centroids[index, 1]
-        (a, b), (_, c) = self.inverse[index]
-        out[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0] = (
-            self.amplitudes[index]
-            * np.exp(-0.5 * (a * dx * dx + 2 * b * dx * dy + c * dy * dy)))
+        out[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0] = self.models[index](xx,
+                                                                       yy)
         return out
 
 
