@@ -16,7 +16,7 @@ CATALOG_COLUMNS = ('a_d', 'b_d', 'a_b', 'b_b', 'pa_disk', 'pa_bulge',
                    'fluxnorm_disk', 'fluxnorm_bulge')
 
 SOURCE_TYPES = ('parametric', 'catalog', 'real')
-PSF_PROFILES = ('moffat', 'kolmogorov')
+PSF_PROFILES = ('moffat', 'kolmogorov', 'airy')
 PSF_FWHM_UNITS = ('arcsec', 'pixel')
 SEPARATION_UNITS = ('psf_fwhm', 'arcsec', 'pixel')
 
@@ -26,6 +26,7 @@ _RANGES = {
     'n_sources': (1, 100, False, False),
     'pixel_scale': (0, None, True, False),
     'moffat_beta': (1.1, None, True, False),
+    'airy_obscuration': (0, 1, False, True),
     'psf_fwhm': (0, None, True, False),
     'half_light_radius': (0, None, True, False),
     'bulge_to_disk_size': (0, None, True, False),
@@ -157,11 +158,17 @@ class SimulationConfig:
     pixel_scale : (float, float), optional
         A range of pixel scales (arcsec/px) that overrides the survey's.
     psf_profiles : tuple of str, optional
-        The PSF profiles to choose from, uniformly: ``'moffat'`` and/or
-        ``'kolmogorov'``.
+        The PSF profiles to choose from, uniformly: ``'moffat'`` and
+        ``'kolmogorov'`` (ground-based seeing) and ``'airy'`` (the
+        diffraction pattern of a space telescope with a central
+        obscuration; give a ``psf_fwhm`` of 1.5--2.5 pixels for an
+        undersampled, HST-, JWST- or Euclid-like PSF).
     moffat_beta : (float, float), optional
         The range of the Moffat ``beta`` parameter (drawn on a grid of
         step 0.05, which lets GalSim reuse its Moffat tables).
+    airy_obscuration : (float, float), optional
+        The range of the Airy PSF's central obscuration, the linear
+        fraction of the aperture, in [0, 1).
     psf_fwhm : (float, float), optional
         A range of PSF FWHM (in ``psf_fwhm_unit``) for the first band
         that overrides the survey's; the other bands keep the survey's
@@ -254,6 +261,7 @@ class SimulationConfig:
     pixel_scale: tuple = None
     psf_profiles: tuple = ('moffat', 'kolmogorov')
     moffat_beta: tuple = (2.0, 5.0)
+    airy_obscuration: tuple = (0.1, 0.4)
     psf_fwhm: tuple = None
     psf_fwhm_unit: str = 'arcsec'
     half_light_radius: tuple = (0.2, 2.0)

@@ -148,6 +148,19 @@ class _Conditions:
     psfs: list                # GalSim PSF per band
 
 
+def _airy_fwhm(galsim, obscuration):
+    """The FWHM of an Airy pattern of unit lambda / D (GalSim gives it
+    only without obscuration): where its profile first falls to half."""
+    from scipy.optimize import brentq
+
+    airy = galsim.Airy(lam_over_diam=1.0, obscuration=obscuration)
+    half = 0.5 * airy.xValue(0.0, 0.0)
+    radii = np.linspace(0.0, 1.5, 301)
+    below = np.flatnonzero([airy.xValue(r, 0.0) < half for r in radii])[0]
+    return 2 * brentq(lambda r: airy.xValue(r, 0.0) - half,
+                      radii[below - 1], radii[below])
+
+
 def _draw_conditions(config, rng, galsim):
     survey = config.survey_info
     bands = [survey.get_band(name) for name in config.bands]
@@ -169,12 +182,19 @@ def _draw_conditions(config, rng, galsim):
     low, high = config.moffat_beta
     beta = min(max(round(rng.uniform(low, high) / 0.05) * 0.05, low), high)
     gsparams = galsim.GSParams(**_GSPARAMS)
+    if profile == 'airy':  # no extra draw for the ground-based profiles
+        obscuration = rng.uniform(*config.airy_obscuration)
+        unit_fwhm = _airy_fwhm(galsim, obscuration)
     psfs = []
     for value in fwhm:
         if profile == 'moffat':
             psfs.append(galsim.Moffat(beta=beta, fwhm=value, gsparams=gsparams))
-        else:
+        elif profile == 'kolmogorov':
             psfs.append(galsim.Kolmogorov(fwhm=value, gsparams=gsparams))
+        else:
+            psfs.append(galsim.Airy(lam_over_diam=value / unit_fwhm,
+                                    obscuration=obscuration,
+                                    gsparams=gsparams))
     sigma = np.array([math.sqrt(band.sky_level(scale)) for band in bands],
                      dtype=np.float32)
     return _Conditions(scale, fwhm, sigma, psfs)

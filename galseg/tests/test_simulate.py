@@ -135,6 +135,8 @@ def test_config_defaults_and_round_trip(tmp_path):
     (dict(snr=(5, 10), magnitude=(20, 24)), ValueError, 'only one of snr'),
     (dict(snr=None), ValueError, 'one of snr and magnitude'),
     (dict(psf_profiles=('gaussian',)), ValueError, 'psf_profiles must be one of'),
+    (dict(airy_obscuration=(0.2, 1.0)), ValueError,
+     r'airy_obscuration: impossible range .* < 1'),
     (dict(star_fraction=1.5), ValueError, r'star_fraction must be in \[0, 1\]'),
     (dict(knot_fraction=(0.2, 1.0)), ValueError,
      r'knot_fraction: impossible range .* < 1'),
@@ -310,6 +312,31 @@ def test_star_is_the_psf_at_its_position():
         assert_allclose((image * y).sum() / image.sum(), row['y'], atol=0.02)
         assert_allclose(image.sum(), row['flux'][0], rtol=0.02)
         assert_allclose(row['snr'], 50, rtol=1e-4)
+
+
+def test_space_like_airy_psf_has_the_requested_fwhm():
+    import galsim
+
+    config = SimulationConfig(stamp_size=64, n_sources=(1, 1),
+                              star_fraction=1.0, snr=(1e4, 1e4),
+                              first_source_offset=0.0,
+                              psf_profiles=('airy',), psf_fwhm=(8.0, 8.0),
+                              psf_fwhm_unit='pixel',
+                              airy_obscuration=(0.3, 0.3))
+    scene = simulate_scene(config, 2, 0)
+    assert_allclose(scene.psf_fwhm[0], 8.0, rtol=1e-5)  # pixels
+    star = galsim.Image(np.ascontiguousarray(scene.isolated[0, 0]),
+                        scale=1.0)
+    assert_allclose(star.calculateFWHM(), 8.0, rtol=0.05)
+    # the diffraction rings: an Airy star has more light far out than a
+    # Moffat star of the same FWHM
+    moffat = simulate_scene(SimulationConfig(
+        **{**config.to_dict(), 'psf_profiles': ['moffat'],
+           'moffat_beta': [5.0, 5.0]}), 2, 0).isolated[0, 0]
+    yy, xx = np.indices(moffat.shape)
+    far = np.hypot(yy - 32, xx - 32) > 16
+    assert (scene.isolated[0, 0][far].sum() / scene.isolated[0, 0].sum()
+            > 2 * moffat[far].sum() / moffat.sum())
 
 
 def test_randomised_conditions_stay_in_their_ranges():
