@@ -15,16 +15,16 @@ simulated with its own seed (9001, 9002, ...; never used in training):
 * ``stars``: stars near and on galaxies;
 * ``pairs smooth`` and ``pairs clumpy``: two galaxies 0.5-3 PSF FWHM
   apart;
-* ``space-like PSF`` (FWHM 1.5-2.5 px), ``poor seeing`` (8-10 px) and
-  ``low S/N`` (5-10).
+* ``space-like PSF`` (an obscured Airy pattern of FWHM 1.5-2.5 px),
+  ``poor seeing`` (8-10 px) and ``low S/N`` (5-10).
 
 Each family is scored with `galseg.train.evaluate` (what users get:
 segmentation images and catalogs) and printed as one table; the
 evaluation tables are written to ``robustness.ecsv`` and a gallery of
 galseg's worst scenes per family (most extra sources, then most missed
 galaxies) to ``worst-<family>.png`` in ``--out``.  Options that
-`galseg.simulate` does not have yet (irregular galaxies, Airy PSFs,
-correlated noise) are not covered.
+`galseg.simulate` does not have yet (irregular galaxies, correlated
+noise) are not covered.
 
 Run: ``python benchmarks/robustness.py [--model default] [--n 150]``
 """
@@ -59,7 +59,8 @@ FAMILIES = {
                    separation=[0.0, 2.0]), 1.0),
     'pairs smooth': (PAIRS, 1.0),
     'pairs clumpy': (dict(PAIRS, **CLUMPY), 1.0),
-    'space-like PSF': (dict(psf_fwhm=[1.5, 2.5]), 1.0),
+    'space-like PSF': (dict(psf_profiles=['airy'], psf_fwhm=[1.5, 2.5]),
+                       1.0),
     'poor seeing': (dict(psf_fwhm=[8.0, 10.0]), 1.0),
     'low S/N': (dict(snr=[5.0, 10.0]), 1.0),
 }
