@@ -32,6 +32,7 @@ _RANGES = {
     'bulge_to_disk_size': (0, None, True, False),
     'ellipticity': (0, 1, False, True),
     'bulge_fraction': (0, 1, False, False),
+    'sersic_index': (0.3, 6.2, False, False),
     'knot_fraction': (0, 1, False, True),
     'n_knots': (1, 1000, False, False),
     'knot_size': (0, None, True, False),
@@ -185,6 +186,15 @@ class SimulationConfig:
         galaxies; position angles are uniform.
     bulge_fraction : (float, float), optional
         The bulge flux fraction of parametric galaxies.
+    sersic_fraction : float, optional
+        The probability that a parametric galaxy is a single Sersic
+        profile (with the drawn half-light radius, ellipticity and
+        angle, and no bulge) instead of a bulge + disk.
+    sersic_index : (float, float), optional
+        The range of the Sersic index, uniform on a grid of step 0.1
+        (which lets GalSim reuse its Sersic tables), within GalSim's
+        [0.3, 6.2] (0.5 is a Gaussian, 1 an exponential, 4 a de
+        Vaucouleurs profile).
     knot_fraction : (float, float), optional
         The fraction of a parametric galaxy's flux in star-forming knots,
         in [0, 1) (e.g. (0, 0.5)); the default (0, 0) makes smooth
@@ -268,6 +278,8 @@ class SimulationConfig:
     bulge_to_disk_size: tuple = (0.2, 0.7)
     ellipticity: tuple = (0.0, 0.6)
     bulge_fraction: tuple = (0.0, 1.0)
+    sersic_fraction: float = 0.0
+    sersic_index: tuple = (0.5, 6.0)
     knot_fraction: tuple = (0.0, 0.0)
     n_knots: tuple = (10, 50)
     knot_size: tuple = (0.05, 0.2)
@@ -320,12 +332,13 @@ class SimulationConfig:
             setattr(self, name, _validate_range(
                 name, value, lower, upper, lower_open, upper_open,
                 integer=(name in ('n_sources', 'n_knots'))))
-        for name in ('star_fraction', 'first_source_offset', 'edge_margin',
-                     'footprint_threshold'):
+        for name in ('star_fraction', 'sersic_fraction', 'first_source_offset',
+                     'edge_margin', 'footprint_threshold'):
             setattr(self, name, _check_number(name, getattr(self, name)))
-        if not 0 <= self.star_fraction <= 1:
-            msg = f'star_fraction must be in [0, 1], got {self.star_fraction}'
-            raise ValueError(msg)
+        for name in ('star_fraction', 'sersic_fraction'):
+            if not 0 <= getattr(self, name) <= 1:
+                msg = f'{name} must be in [0, 1], got {getattr(self, name)}'
+                raise ValueError(msg)
         if self.footprint_threshold <= 0:
             msg = ('footprint_threshold must be positive, got '
                    f'{self.footprint_threshold}')

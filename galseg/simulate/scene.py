@@ -280,14 +280,26 @@ def _parametric_galaxy(config, rng, galsim, gsparams):
     e = rng.uniform(*config.ellipticity)
     pa = rng.uniform(0, 180)
     q = math.sqrt((1 - e) / (1 + e))
-    profile, extent = _bulge_disk(galsim, gsparams, fraction, hlr, q, pa,
-                                  bulge_hlr, q, pa)
+    # no extra draws unless Sersic galaxies are asked for
+    if (config.sersic_fraction > 0
+            and rng.uniform() < config.sersic_fraction):
+        # on a 0.1 grid, so that GalSim reuses its Sersic tables
+        low, high = config.sersic_index
+        index = min(max(round(rng.uniform(low, high), 1), low), high)
+        profile = galsim.Sersic(index, half_light_radius=hlr,
+                                gsparams=gsparams)
+        profile = profile.shear(_shear(galsim, _q_to_e(q), pa))
+        extent = (5 + index) * hlr / math.sqrt(q)
+        fraction, mean_hlr = math.nan, hlr
+    else:
+        profile, extent = _bulge_disk(galsim, gsparams, fraction, hlr, q,
+                                      pa, bulge_hlr, q, pa)
+        mean_hlr = (1 - fraction) * hlr + fraction * bulge_hlr
     if config.knot_fraction[1] > 0:  # no extra draws for smooth galaxies
         profile = _with_knots(config, rng, galsim, gsparams, profile, hlr,
                               q, pa)
-    info = dict(half_light_radius=(1 - fraction) * hlr + fraction * bulge_hlr,
-                ellipticity=e, position_angle=pa, bulge_fraction=fraction,
-                catalog_row=-1)
+    info = dict(half_light_radius=mean_hlr, ellipticity=e,
+                position_angle=pa, bulge_fraction=fraction, catalog_row=-1)
     return profile, extent, info
 
 

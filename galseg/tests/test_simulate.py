@@ -135,6 +135,10 @@ def test_config_defaults_and_round_trip(tmp_path):
     (dict(snr=(5, 10), magnitude=(20, 24)), ValueError, 'only one of snr'),
     (dict(snr=None), ValueError, 'one of snr and magnitude'),
     (dict(psf_profiles=('gaussian',)), ValueError, 'psf_profiles must be one of'),
+    (dict(sersic_fraction=1.5), ValueError,
+     r'sersic_fraction must be in \[0, 1\]'),
+    (dict(sersic_index=(0.1, 2.0)), ValueError,
+     r'sersic_index: impossible range .* >= 0.3'),
     (dict(airy_obscuration=(0.2, 1.0)), ValueError,
      r'airy_obscuration: impossible range .* < 1'),
     (dict(star_fraction=1.5), ValueError, r'star_fraction must be in \[0, 1\]'),
@@ -207,6 +211,27 @@ def test_scene_is_a_pure_function_of_config_seed_index():
         SimulationConfig.from_dict(config.to_dict()), 7, 3))
     assert not np.array_equal(first.image, simulate_scene(config, 7, 4).image)
     assert not np.array_equal(first.image, simulate_scene(config, 8, 3).image)
+
+
+def test_sersic_galaxies():
+    config = SimulationConfig(stamp_size=64, n_sources=(1, 1),
+                              sersic_fraction=1.0, sersic_index=(6.0, 6.0),
+                              half_light_radius=(0.6, 0.6),
+                              ellipticity=(0.0, 0.0), snr=(1e4, 1e4),
+                              first_source_offset=0.0,
+                              pixel_scale=(0.2, 0.2), psf_fwhm=(1.5, 1.5),
+                              psf_fwhm_unit='pixel')
+    steep = simulate_scene(config, 3, 0)
+    assert np.isnan(steep.catalog['bulge_fraction'][0])
+    assert_allclose(steep.catalog['half_light_radius'][0], 0.6, rtol=1e-5)
+    flat = simulate_scene(SimulationConfig(
+        **{**config.to_dict(), 'sersic_index': [0.5, 0.5]}), 3, 0)
+
+    # a Sersic index of 6 is far more peaked than one of 0.5
+    def peak(scene):
+        image = scene.isolated[0, 0]
+        return image.max() / image.sum()
+    assert peak(steep) > 2 * peak(flat)
 
 
 def test_galaxies_with_knots():
