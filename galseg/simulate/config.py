@@ -32,6 +32,8 @@ _RANGES = {
     'bulge_to_disk_size': (0, None, True, False),
     'ellipticity': (0, 1, False, True),
     'bulge_fraction': (0, 1, False, False),
+    'bulge_offset': (0, None, False, False),
+    'bulge_ellipticity': (0, 1, False, True),
     'sersic_index': (0.3, 6.2, False, False),
     'knot_fraction': (0, 1, False, True),
     'n_knots': (1, 1000, False, False),
@@ -186,6 +188,13 @@ class SimulationConfig:
         galaxies; position angles are uniform.
     bulge_fraction : (float, float), optional
         The bulge flux fraction of parametric galaxies.
+    bulge_offset : (float, float), optional
+        The distance of the bulge from the disk centre, in disk
+        half-light radii, in a uniform direction; the default (0, 0)
+        centres bulges.
+    bulge_ellipticity : (float, float) or `None`, optional
+        The bulge's own ellipticity range, with its own uniform position
+        angle; `None` (the default) gives bulges the disk's shape.
     sersic_fraction : float, optional
         The probability that a parametric galaxy is a single Sersic
         profile (with the drawn half-light radius, ellipticity and
@@ -278,6 +287,8 @@ class SimulationConfig:
     bulge_to_disk_size: tuple = (0.2, 0.7)
     ellipticity: tuple = (0.0, 0.6)
     bulge_fraction: tuple = (0.0, 1.0)
+    bulge_offset: tuple = (0.0, 0.0)
+    bulge_ellipticity: tuple = None
     sersic_fraction: float = 0.0
     sersic_index: tuple = (0.5, 6.0)
     knot_fraction: tuple = (0.0, 0.0)
@@ -327,7 +338,7 @@ class SimulationConfig:
         for name, (lower, upper, lower_open, upper_open) in _RANGES.items():
             value = getattr(self, name)
             if value is None and name in ('pixel_scale', 'psf_fwhm', 'snr',
-                                          'magnitude'):
+                                          'magnitude', 'bulge_ellipticity'):
                 continue
             setattr(self, name, _validate_range(
                 name, value, lower, upper, lower_open, upper_open,

@@ -238,8 +238,9 @@ def _q_to_e(q):
 
 
 def _bulge_disk(galsim, gsparams, fraction, disk_hlr, disk_q, disk_pa,
-                bulge_hlr, bulge_q, bulge_pa):
-    """A unit-flux bulge + disk profile, and its extent (arcsec)."""
+                bulge_hlr, bulge_q, bulge_pa, bulge_shift=(0.0, 0.0)):
+    """A unit-flux bulge + disk profile, and its extent (arcsec); the
+    bulge is shifted by ``bulge_shift`` (arcsec) from the disk centre."""
     parts, extent = [], 0.0
     if fraction < 1 and disk_hlr > 0:
         disk = galsim.Exponential(half_light_radius=disk_hlr,
@@ -249,8 +250,10 @@ def _bulge_disk(galsim, gsparams, fraction, disk_hlr, disk_q, disk_pa,
     if fraction > 0 and bulge_hlr > 0:
         bulge = galsim.DeVaucouleurs(half_light_radius=bulge_hlr,
                                      flux=fraction, gsparams=gsparams)
-        parts.append(bulge.shear(_shear(galsim, _q_to_e(bulge_q), bulge_pa)))
-        extent = max(extent, 8 * bulge_hlr / math.sqrt(bulge_q))
+        bulge = bulge.shear(_shear(galsim, _q_to_e(bulge_q), bulge_pa))
+        parts.append(bulge.shift(*bulge_shift))
+        extent = max(extent, 8 * bulge_hlr / math.sqrt(bulge_q)
+                     + math.hypot(*bulge_shift))
     profile = parts[0] if len(parts) == 1 else galsim.Add(parts)
     return profile.withFlux(1.0), extent
 
@@ -273,6 +276,23 @@ def _with_knots(config, rng, galsim, gsparams, profile, disk_hlr, q, pa):
     return galsim.Add([profile.withFlux(1.0 - fraction), knots])
 
 
+def _bulge_geometry(config, rng, disk_hlr, disk_q, disk_pa):
+    """
+    The bulge's axis ratio, angle and shift (arcsec) from the disk
+    centre: the disk's shape and no shift unless the config asks for
+    others (and only then are random numbers drawn).
+    """
+    q, pa, shift = disk_q, disk_pa, (0.0, 0.0)
+    if config.bulge_ellipticity is not None:
+        e = rng.uniform(*config.bulge_ellipticity)
+        q, pa = math.sqrt((1 - e) / (1 + e)), rng.uniform(0, 180)
+    if config.bulge_offset[1] > 0:
+        distance = disk_hlr * rng.uniform(*config.bulge_offset)
+        angle = rng.uniform(0, 2 * math.pi)
+        shift = (distance * math.cos(angle), distance * math.sin(angle))
+    return q, pa, shift
+
+
 def _parametric_galaxy(config, rng, galsim, gsparams):
     hlr = _log_uniform(rng, config.half_light_radius)
     bulge_hlr = hlr * rng.uniform(*config.bulge_to_disk_size)
@@ -293,7 +313,9 @@ def _parametric_galaxy(config, rng, galsim, gsparams):
         fraction, mean_hlr = math.nan, hlr
     else:
         profile, extent = _bulge_disk(galsim, gsparams, fraction, hlr, q,
-                                      pa, bulge_hlr, q, pa)
+                                      pa, bulge_hlr,
+                                      *_bulge_geometry(config, rng, hlr, q,
+                                                       pa))
         mean_hlr = (1 - fraction) * hlr + fraction * bulge_hlr
     if config.knot_fraction[1] > 0:  # no extra draws for smooth galaxies
         profile = _with_knots(config, rng, galsim, gsparams, profile, hlr,

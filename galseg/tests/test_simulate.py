@@ -135,6 +135,10 @@ def test_config_defaults_and_round_trip(tmp_path):
     (dict(snr=(5, 10), magnitude=(20, 24)), ValueError, 'only one of snr'),
     (dict(snr=None), ValueError, 'one of snr and magnitude'),
     (dict(psf_profiles=('gaussian',)), ValueError, 'psf_profiles must be one of'),
+    (dict(bulge_offset=(-1.0, 1.0)), ValueError,
+     r'bulge_offset: impossible range .* >= 0'),
+    (dict(bulge_ellipticity=(0.2, 1.0)), ValueError,
+     r'bulge_ellipticity: impossible range .* < 1'),
     (dict(sersic_fraction=1.5), ValueError,
      r'sersic_fraction must be in \[0, 1\]'),
     (dict(sersic_index=(0.1, 2.0)), ValueError,
@@ -211,6 +215,25 @@ def test_scene_is_a_pure_function_of_config_seed_index():
         SimulationConfig.from_dict(config.to_dict()), 7, 3))
     assert not np.array_equal(first.image, simulate_scene(config, 7, 4).image)
     assert not np.array_equal(first.image, simulate_scene(config, 8, 3).image)
+
+
+def test_offset_bulges():
+    one = dict(stamp_size=64, n_sources=(1, 1), bulge_fraction=(0.8, 0.8),
+               half_light_radius=(1.0, 1.0), pixel_scale=(0.2, 0.2),
+               snr=(1e4, 1e4), first_source_offset=0.0)
+    for offset, expected in ((0.0, 0.0), (1.0, 0.8 * 5.0)):
+        config = SimulationConfig(**one, bulge_offset=(offset, offset),
+                                  bulge_ellipticity=(0.0, 0.5))
+        for index in range(3):
+            scene = simulate_scene(config, 4, index)
+            image = scene.isolated[0, 0].astype(float)
+            y, x = np.indices(image.shape)
+            row = scene.catalog[0]
+            shift = np.hypot((image * x).sum() / image.sum() - row['x'],
+                             (image * y).sum() / image.sum() - row['y'])
+            # the light centre moves by the bulge's share of the offset
+            # (1 disk half-light radius = 5 px)
+            assert_allclose(shift, expected, atol=0.3)
 
 
 def test_sersic_galaxies():
