@@ -4,7 +4,10 @@ Benchmark galseg.simulate: scenes per second per worker.
 Times 128x128-pixel single-band LSST-like scenes of exactly 2 and of
 exactly 6 sources, simulated in this process (one worker = one core),
 alone and with the HDF5 writing of `simulate_dataset`, and the random
-access read time of the written data.
+access read time of the written data; the same with every galaxy and
+PSF option of the simulator on (``ALL_OPTIONS``: knots, Sersic galaxies,
+offset bulges with their own shapes, stars, Airy PSFs among the
+ground-based ones).
 
 Usage::
 
@@ -25,9 +28,17 @@ def _rate(n_scenes, seconds):
     return n_scenes / seconds if seconds > 0 else float('inf')
 
 
-def bench(n_sources, n_scenes, seed):
+#: Every option that makes scenes more varied (and slower) switched on.
+ALL_OPTIONS = dict(knot_fraction=(0.0, 0.5), sersic_fraction=0.3,
+                   bulge_offset=(0.0, 0.5), bulge_ellipticity=(0.0, 0.5),
+                   star_fraction=0.1,
+                   psf_profiles=('moffat', 'kolmogorov', 'airy'))
+
+
+def bench(n_sources, n_scenes, seed, options=None):
     config = SimulationConfig(stamp_size=128, bands=('i',),
-                              n_sources=(n_sources, n_sources))
+                              n_sources=(n_sources, n_sources),
+                              **(options or {}))
     simulate_scene(config, seed, n_scenes)  # warm up GalSim's caches
     start = time.perf_counter()
     for index in range(n_scenes):
@@ -57,16 +68,18 @@ def main(argv=None):
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
 
-    rows = [(n_sources, *bench(n_sources, args.n, args.seed))
+    rows = [(n_sources, name, *bench(n_sources, args.n, args.seed, options))
+            for name, options in (('default', None), ('all', ALL_OPTIONS))
             for n_sources in (2, 6)]
-    header = ('sources', 'scenes/s/worker', 'with HDF5 writing',
+    header = ('sources', 'options', 'scenes/s/worker', 'with HDF5 writing',
               'random read (ms)')
     print(f'128x128 px, 1 band (LSST i), {args.n} scenes per case')
     print(' | '.join(header))
     print(' | '.join('-' * len(name) for name in header))
-    for n_sources, simulate, write, read in rows:
-        print(f'{n_sources:>{len(header[0])}} | {simulate:>{len(header[1])}.1f} | '
-              f'{write:>{len(header[2])}.1f} | {read:>{len(header[3])}.2f}')
+    for n_sources, name, simulate, write, read in rows:
+        print(f'{n_sources:>{len(header[0])}} | {name:>{len(header[1])}} | '
+              f'{simulate:>{len(header[2])}.1f} | '
+              f'{write:>{len(header[3])}.1f} | {read:>{len(header[4])}.2f}')
 
 
 if __name__ == '__main__':
