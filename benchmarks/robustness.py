@@ -6,8 +6,9 @@ Every family is the default model's simulation recipe
 (``galseg/models/recipe/simulation.json``) with a few settings changed,
 simulated with its own seed (9001, 9002, ...; never used in training):
 
-* ``clumpy``: isolated galaxies with star-forming knots (each must come
-  out as ONE source);
+* ``clumpy irregular``: isolated galaxies with star-forming knots, half
+  of them irregular or merging systems of several components (each must
+  come out as ONE source);
 * ``large``: isolated galaxies of half-light radius 10-30 px, and
   ``large 512px`` the same on 512 px images, deblended through tiling;
 * ``noise``: images whose only source is far below the noise (the
@@ -23,8 +24,8 @@ segmentation images and catalogs) and printed as one table; the
 evaluation tables are written to ``robustness.ecsv`` and a gallery of
 galseg's worst scenes per family (most extra sources, then most missed
 galaxies) to ``worst-<family>.png`` in ``--out``.  Options that
-`galseg.simulate` does not have yet (irregular galaxies, correlated
-noise) are not covered.
+`galseg.simulate` does not have yet (correlated noise) are not
+covered.
 
 Run: ``python benchmarks/robustness.py [--model default] [--n 150]``
 """
@@ -50,7 +51,8 @@ LARGE = dict(ISOLATED, pixel_scale=[0.2, 0.2],
 
 #: name: (settings that replace the recipe's, scenes relative to --n)
 FAMILIES = {
-    'clumpy': (dict(ISOLATED, **CLUMPY), 1.0),
+    'clumpy irregular': (dict(ISOLATED, **CLUMPY, irregular_fraction=0.5),
+                         1.0),
     'large': (LARGE, 1.0),
     'large 512px': (dict(LARGE, stamp_size=512,
                          first_source_offset=128.0), 0.1),

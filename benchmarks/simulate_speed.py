@@ -5,9 +5,9 @@ Times 128x128-pixel single-band LSST-like scenes of exactly 2 and of
 exactly 6 sources, simulated in this process (one worker = one core),
 alone and with the HDF5 writing of `simulate_dataset`, and the random
 access read time of the written data; the same with every galaxy and
-PSF option of the simulator on (``ALL_OPTIONS``: knots, Sersic galaxies,
-offset bulges with their own shapes, stars, Airy PSFs among the
-ground-based ones).
+PSF option of the simulator on (``ALL_OPTIONS``: knots, Sersic and
+irregular galaxies, offset bulges with their own shapes, stars, Airy
+PSFs among the ground-based ones).
 
 Usage::
 
@@ -30,6 +30,7 @@ def _rate(n_scenes, seconds):
 
 #: Every option that makes scenes more varied (and slower) switched on.
 ALL_OPTIONS = dict(knot_fraction=(0.0, 0.5), sersic_fraction=0.3,
+                   irregular_fraction=0.2,
                    bulge_offset=(0.0, 0.5), bulge_ellipticity=(0.0, 0.5),
                    star_fraction=0.1,
                    psf_profiles=('moffat', 'kolmogorov', 'airy'))

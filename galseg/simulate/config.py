@@ -35,6 +35,7 @@ _RANGES = {
     'bulge_offset': (0, None, False, False),
     'bulge_ellipticity': (0, 1, False, True),
     'sersic_index': (0.3, 6.2, False, False),
+    'irregular_components': (2, 10, False, False),
     'knot_fraction': (0, 1, False, True),
     'n_knots': (1, 1000, False, False),
     'knot_size': (0, None, True, False),
@@ -204,6 +205,16 @@ class SimulationConfig:
         (which lets GalSim reuse its Sersic tables), within GalSim's
         [0.3, 6.2] (0.5 is a Gaussian, 1 an exponential, 4 a de
         Vaucouleurs profile).
+    irregular_fraction : float, optional
+        The probability that a parametric galaxy is irregular or
+        merging: the sum of ``irregular_components`` exponential
+        components of random fluxes, sizes (0.2--1 times the drawn
+        half-light radius) and shapes, offset from the centre by up to
+        the half-light radius.  It is still ONE source in the truth
+        (one footprint, one flux, one label).
+    irregular_components : (int, int), optional
+        The range of the number of components of an irregular galaxy,
+        within [2, 10].
     knot_fraction : (float, float), optional
         The fraction of a parametric galaxy's flux in star-forming knots,
         in [0, 1) (e.g. (0, 0.5)); the default (0, 0) makes smooth
@@ -291,6 +302,8 @@ class SimulationConfig:
     bulge_ellipticity: tuple = None
     sersic_fraction: float = 0.0
     sersic_index: tuple = (0.5, 6.0)
+    irregular_fraction: float = 0.0
+    irregular_components: tuple = (2, 4)
     knot_fraction: tuple = (0.0, 0.0)
     n_knots: tuple = (10, 50)
     knot_size: tuple = (0.05, 0.2)
@@ -342,11 +355,13 @@ class SimulationConfig:
                 continue
             setattr(self, name, _validate_range(
                 name, value, lower, upper, lower_open, upper_open,
-                integer=(name in ('n_sources', 'n_knots'))))
-        for name in ('star_fraction', 'sersic_fraction', 'first_source_offset',
-                     'edge_margin', 'footprint_threshold'):
+                integer=(name in ('n_sources', 'n_knots',
+                                  'irregular_components'))))
+        for name in ('star_fraction', 'sersic_fraction', 'irregular_fraction',
+                     'first_source_offset', 'edge_margin',
+                     'footprint_threshold'):
             setattr(self, name, _check_number(name, getattr(self, name)))
-        for name in ('star_fraction', 'sersic_fraction'):
+        for name in ('star_fraction', 'sersic_fraction', 'irregular_fraction'):
             if not 0 <= getattr(self, name) <= 1:
                 msg = f'{name} must be in [0, 1], got {getattr(self, name)}'
                 raise ValueError(msg)

@@ -276,6 +276,29 @@ def _with_knots(config, rng, galsim, gsparams, profile, disk_hlr, q, pa):
     return galsim.Add([profile.withFlux(1.0 - fraction), knots])
 
 
+def _irregular(config, rng, galsim, gsparams, hlr):
+    """
+    A unit-flux irregular or merging galaxy: exponential components of
+    random fluxes, sizes and shapes, offset by up to ``hlr`` (arcsec)
+    from the centre; and its extent.
+    """
+    low, high = config.irregular_components
+    parts, extent = [], 0.0
+    for _ in range(int(rng.integers(low, high + 1))):
+        size = hlr * rng.uniform(0.2, 1.0)
+        e = rng.uniform(*config.ellipticity)
+        distance, angle = hlr * rng.uniform(0, 1), rng.uniform(0, 2 * math.pi)
+        part = galsim.Exponential(half_light_radius=size,
+                                  flux=rng.uniform(0.2, 1.0),
+                                  gsparams=gsparams)
+        part = part.shear(_shear(galsim, e, rng.uniform(0, 180)))
+        parts.append(part.shift(distance * math.cos(angle),
+                                distance * math.sin(angle)))
+        q = math.sqrt((1 - e) / (1 + e))
+        extent = max(extent, distance + 5 * size / math.sqrt(q))
+    return galsim.Add(parts).withFlux(1.0), extent
+
+
 def _bulge_geometry(config, rng, disk_hlr, disk_q, disk_pa):
     """
     The bulge's axis ratio, angle and shift (arcsec) from the disk
@@ -300,8 +323,12 @@ def _parametric_galaxy(config, rng, galsim, gsparams):
     e = rng.uniform(*config.ellipticity)
     pa = rng.uniform(0, 180)
     q = math.sqrt((1 - e) / (1 + e))
-    # no extra draws unless Sersic galaxies are asked for
-    if (config.sersic_fraction > 0
+    # no extra draws unless Sersic or irregular galaxies are asked for
+    if (config.irregular_fraction > 0
+            and rng.uniform() < config.irregular_fraction):
+        profile, extent = _irregular(config, rng, galsim, gsparams, hlr)
+        fraction, mean_hlr = math.nan, hlr
+    elif (config.sersic_fraction > 0
             and rng.uniform() < config.sersic_fraction):
         # on a 0.1 grid, so that GalSim reuses its Sersic tables
         low, high = config.sersic_index

@@ -139,6 +139,10 @@ def test_config_defaults_and_round_trip(tmp_path):
      r'bulge_offset: impossible range .* >= 0'),
     (dict(bulge_ellipticity=(0.2, 1.0)), ValueError,
      r'bulge_ellipticity: impossible range .* < 1'),
+    (dict(irregular_fraction=-0.1), ValueError,
+     r'irregular_fraction must be in \[0, 1\]'),
+    (dict(irregular_components=(1, 3)), ValueError,
+     r'irregular_components: impossible range .* >= 2'),
     (dict(sersic_fraction=1.5), ValueError,
      r'sersic_fraction must be in \[0, 1\]'),
     (dict(sersic_index=(0.1, 2.0)), ValueError,
@@ -234,6 +238,32 @@ def test_offset_bulges():
             # the light centre moves by the bulge's share of the offset
             # (1 disk half-light radius = 5 px)
             assert_allclose(shift, expected, atol=0.3)
+
+
+def test_irregular_galaxies_are_one_source():
+    one = dict(stamp_size=64, n_sources=(1, 1), half_light_radius=(1.0, 1.0),
+               pixel_scale=(0.2, 0.2), psf_fwhm=(2.0, 2.0),
+               psf_fwhm_unit='pixel', snr=(1e4, 1e4),
+               first_source_offset=0.0, bulge_fraction=(0.0, 0.0))
+
+    def asymmetry(config, seed):
+        # a source at the stamp centre, against itself turned by 180 deg
+        scene = simulate_scene(config, seed, 0)
+        image = scene.isolated[0, 0]
+        return np.abs(image - image[::-1, ::-1]).sum() / image.sum(), scene
+
+    for seed in range(3):
+        smooth, _ = asymmetry(SimulationConfig(**one), seed)
+        irregular, scene = asymmetry(
+            SimulationConfig(**one, irregular_fraction=1.0,
+                             irregular_components=(3, 4)), seed)
+        assert smooth < 0.01 < 0.2 < irregular
+        # one galaxy in the truth: one row, one footprint, its flux
+        assert len(scene.catalog) == len(scene.footprints) == 1
+        assert scene.catalog['class'][0] == 1
+        assert np.isnan(scene.catalog['bulge_fraction'][0])
+        assert_allclose(scene.isolated[0, 0].sum(),
+                        scene.catalog['flux'][0], rtol=0.02)
 
 
 def test_sersic_galaxies():
