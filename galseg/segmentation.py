@@ -74,6 +74,13 @@ def _crop(values, bbox, box):
     return out
 
 
+def _intersecting(boxes, box):
+    """Which ``(iymin, ixmin, iymax, ixmax)`` boxes intersect ``box``."""
+    y0, x0, y1, x1 = box
+    return np.flatnonzero((boxes[:, 0] < y1) & (boxes[:, 2] > y0)
+                          & (boxes[:, 1] < x1) & (boxes[:, 3] > x0))
+
+
 def suppress_merged(detections, mask_threshold):
     """
     Drop detections whose mask spans sources found separately.
@@ -119,10 +126,8 @@ def suppress_merged(detections, mask_threshold):
     areas = np.array([mask.area for mask in masks])
     kept = []
     for index, merged in enumerate(masks):
-        y0, x0, y1, x1 = merged.bbox
-        near = np.flatnonzero((bboxes[:, 0] < y1) & (bboxes[:, 2] > y0)
-                              & (bboxes[:, 1] < x1) & (bboxes[:, 3] > x0)
-                              & (areas <= _MAX_PART_AREA * merged.area))
+        near = _intersecting(bboxes, merged.bbox)
+        near = near[areas[near] <= _MAX_PART_AREA * merged.area]
         parts = []
         for other in near:
             part = _crop(masks[other].inside, masks[other].bbox,
@@ -346,13 +351,6 @@ def _grown_weight(det, bad, mask_threshold, dilation):
 
 #: A source's brightness model is cut at this many standard deviations.
 _PROFILE_EXTENT = 5.0
-
-
-def _intersecting(boxes, box):
-    """Which ``(iymin, ixmin, iymax, ixmax)`` boxes intersect ``box``."""
-    y0, x0, y1, x1 = box
-    return np.flatnonzero((boxes[:, 0] < y1) & (boxes[:, 2] > y0)
-                          & (boxes[:, 1] < x1) & (boxes[:, 3] > x0))
 
 
 class _Profiles:
