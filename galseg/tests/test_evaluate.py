@@ -344,3 +344,22 @@ def test_evaluate_gallery_size(scenes):
     with pytest.raises(ValueError, match='n_gallery must be a non-negative '
                        'integer; got -1'):
         evaluate(scenes, {'oracle': oracle}, n_gallery=-1)
+
+
+def test_comparison_tables(scenes):
+    from galseg.train import comparison_tables
+
+    result = evaluate(scenes, {'oracle': oracle, 'nothing': nothing})
+    markdown = comparison_tables(result)
+    lines = markdown.splitlines()
+    assert lines[0].startswith('| method | AP50 | precision | recall | '
+                               'over-count |')
+    assert lines[2].startswith('| oracle | 1.000 | 1.000 | 1.000 | 0.000 |')
+    assert '| oracle | position |' in markdown
+    assert 'sources all found' in markdown
+    rst = comparison_tables(result, fmt='rst')
+    assert rst.splitlines()[0].startswith('=====')
+    assert 'oracle' in rst and 'nothing' in rst
+    with pytest.raises(ValueError, match="fmt must be 'markdown' or 'rst'; "
+                       "got 'html'"):
+        comparison_tables(result, fmt='html')

@@ -4,6 +4,8 @@ quality benchmark, the comparison page of the documentation and
 ``galseg demo``.
 """
 
+import io
+
 import numpy as np
 
 __all__ = ['comparison_tables']
@@ -36,16 +38,12 @@ def _render(header, rows, fmt):
                  '|' + '---|' * len(header)]
         lines += ['| ' + ' | '.join(row) + ' |' for row in rows]
         return '\n'.join(lines)
-    widths = [max(len(cell) for cell in column)
-              for column in zip(header, *rows)]
-    rule = ' '.join('=' * width for width in widths)
+    from astropy.table import Table
 
-    def line(cells):
-        return ' '.join(cell.ljust(width)
-                        for cell, width in zip(cells, widths)).rstrip()
-
-    return '\n'.join([rule, line(header), rule,
-                      *(line(row) for row in rows), rule])
+    text = io.StringIO()
+    Table(rows=rows, names=header, dtype=[str] * len(header)).write(
+        text, format='ascii.rst')
+    return text.getvalue().rstrip('\n')
 
 
 def _common_flux_errors(result):
