@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .surveys import Survey, get_survey
 
-__all__ = ['SimulationConfig', 'CATALOG_COLUMNS']
+__all__ = ['SimulationConfig', 'CATALOG_COLUMNS', 'CONDITIONS']
 
 #: Columns a galaxy catalog must have (besides ``<band>_ab`` per band).
 CATALOG_COLUMNS = ('a_d', 'b_d', 'a_b', 'b_b', 'pa_disk', 'pa_bulge',
@@ -19,6 +19,20 @@ SOURCE_TYPES = ('parametric', 'catalog', 'real')
 PSF_PROFILES = ('moffat', 'kolmogorov', 'airy')
 PSF_FWHM_UNITS = ('arcsec', 'pixel')
 SEPARATION_UNITS = ('psf_fwhm', 'arcsec', 'pixel')
+
+#: Observing-condition presets for the ``conditions`` option: the pixel
+#: scale (arcsec/px), PSF profiles and PSF FWHM each preset sets.
+#: ``'space'``: HST-, JWST- or Euclid-like pixels of 0.03-0.1"
+#: under an obscured Airy PSF of 1.5-2.5 px (undersampled);
+#: ``'ground'``: pixels of 0.17-0.3" under Moffat or Kolmogorov seeing
+#: of 0.5-1.2".
+CONDITIONS = {
+    'space': dict(pixel_scale=(0.03, 0.1), psf_profiles=('airy',),
+                  psf_fwhm=(1.5, 2.5), psf_fwhm_unit='pixel'),
+    'ground': dict(pixel_scale=(0.17, 0.3),
+                   psf_profiles=('moffat', 'kolmogorov'),
+                   psf_fwhm=(0.5, 1.2), psf_fwhm_unit='arcsec'),
+}
 
 # Fields holding a (low, high) range, with the allowed interval of values
 # as (lower, upper, lower_open, upper_open); None for no bound.
@@ -40,6 +54,10 @@ _RANGES = {
     'n_knots': (1, 1000, False, False),
     'knot_size': (0, None, True, False),
     'snr': (0, None, True, False),
+    'star_snr': (0, None, True, False),
+    'faint_sources': (0, 1000, False, False),
+    'faint_snr': (0, None, True, False),
+    'noise_correlation': (0, 5, True, False),
     'magnitude': (None, None, False, False),
     'color': (None, None, False, False),
     'separation': (0, None, False, False),
@@ -157,8 +175,22 @@ class SimulationConfig:
         For ``source_type='real'``: the COSMOS catalog file and its
         directory, as taken by `galsim.RealGalaxyCatalog`.
     star_fraction : float, optional
-        The probability that a source is a star (a point source, class
-        2) rather than a galaxy (class 1).
+        The probability that a source is a star (a point source drawn
+        with the scene's PSF, class 2) rather than a galaxy (class 1).
+        Stars are placed like galaxies, so they fall near and on top of
+        galaxies.
+    star_snr : (float, float) or `None`, optional
+        The signal-to-noise range of stars (log-uniform, as ``snr``),
+        e.g. ``(20, 1e5)`` to include bright stars; `None` (the default)
+        gives stars the galaxies' ``snr`` or ``magnitude`` range.
+    conditions : tuple of str or `None`, optional
+        Observing-condition presets, one picked uniformly per scene:
+        ``'space'`` (pixel scale 0.03--0.1", obscured Airy PSF of
+        1.5--2.5 px FWHM) and ``'ground'`` (0.17--0.3", Moffat or
+        Kolmogorov seeing of 0.5--1.2"); see `CONDITIONS`.  A preset
+        sets ``pixel_scale``, ``psf_profiles``, ``psf_fwhm`` and
+        ``psf_fwhm_unit`` for its scenes; `None` (the default) uses
+        those fields.
     pixel_scale : (float, float), optional
         A range of pixel scales (arcsec/px) that overrides the survey's.
     psf_profiles : tuple of str, optional
@@ -246,6 +278,22 @@ class SimulationConfig:
     separation_unit : {'psf_fwhm', 'arcsec', 'pixel'}, optional
         The unit of ``separation``; ``'psf_fwhm'`` is the scene's
         first-band PSF FWHM.
+    faint_sources : (int, int), optional
+        The number of faint galaxies per scene below the detection
+        limit, placed uniformly over the stamp: part of the image and
+        of the noiseless image, NOT of the truth (no footprint, label or
+        catalog row), as the unresolved background of deep images.  The
+        default (0, 0) adds none.
+    faint_snr : (float, float), optional
+        The signal-to-noise range of the faint galaxies (log-uniform, as
+        ``snr``), by default 0.3--3.
+    correlated_noise_fraction : float, optional
+        The probability that a scene's noise is correlated, as in
+        resampled coadds (the default, 0, keeps all noise white).
+    noise_correlation : (float, float), optional
+        The sigma (pixels) of the Gaussian kernel that correlates the
+        noise of such a scene, uniform within (0, 5]; each pixel keeps
+        its variance (see `~galseg.simulate.add_noise`).
     first_source_offset : float, optional
         The maximum distance (pixels) of the first source from the stamp
         centre.
@@ -288,6 +336,8 @@ class SimulationConfig:
     real_galaxy_catalog: str = None
     real_galaxy_dir: str = None
     star_fraction: float = 0.0
+    star_snr: tuple = None
+    conditions: tuple = None
     pixel_scale: tuple = None
     psf_profiles: tuple = ('moffat', 'kolmogorov')
     moffat_beta: tuple = (2.0, 5.0)
@@ -312,6 +362,10 @@ class SimulationConfig:
     color: tuple = (-0.5, 0.5)
     separation: tuple = (0.3, 3.0)
     separation_unit: str = 'psf_fwhm'
+    faint_sources: tuple = (0, 0)
+    faint_snr: tuple = (0.3, 3.0)
+    correlated_noise_fraction: float = 0.0
+    noise_correlation: tuple = (0.5, 1.5)
     first_source_offset: float = 8.0
     edge_margin: float = 4.0
     footprint_threshold: float = 1.0
@@ -351,17 +405,19 @@ class SimulationConfig:
         for name, (lower, upper, lower_open, upper_open) in _RANGES.items():
             value = getattr(self, name)
             if value is None and name in ('pixel_scale', 'psf_fwhm', 'snr',
-                                          'magnitude', 'bulge_ellipticity'):
+                                          'magnitude', 'bulge_ellipticity',
+                                          'star_snr'):
                 continue
             setattr(self, name, _validate_range(
                 name, value, lower, upper, lower_open, upper_open,
-                integer=(name in ('n_sources', 'n_knots',
+                integer=(name in ('n_sources', 'n_knots', 'faint_sources',
                                   'irregular_components'))))
         for name in ('star_fraction', 'sersic_fraction', 'irregular_fraction',
-                     'first_source_offset', 'edge_margin',
-                     'footprint_threshold'):
+                     'correlated_noise_fraction', 'first_source_offset',
+                     'edge_margin', 'footprint_threshold'):
             setattr(self, name, _check_number(name, getattr(self, name)))
-        for name in ('star_fraction', 'sersic_fraction', 'irregular_fraction'):
+        for name in ('star_fraction', 'sersic_fraction', 'irregular_fraction',
+                     'correlated_noise_fraction'):
             if not 0 <= getattr(self, name) <= 1:
                 msg = f'{name} must be in [0, 1], got {getattr(self, name)}'
                 raise ValueError(msg)
@@ -375,8 +431,41 @@ class SimulationConfig:
         if not isinstance(self.source_noise, bool):
             msg = f'source_noise must be True or False, got {self.source_noise!r}'
             raise TypeError(msg)
-        self._validate_geometry(survey)
+        self._validate_conditions()
+        for settings in self.condition_settings():
+            self._validate_geometry(survey, settings)
         self._validate_sources()
+
+    def _validate_conditions(self):
+        if self.conditions is None:
+            return
+        if isinstance(self.conditions, str):
+            self.conditions = (self.conditions,)
+        self.conditions = tuple(self.conditions)
+        if not self.conditions:
+            msg = 'conditions must name at least one preset, or be None'
+            raise ValueError(msg)
+        for name in self.conditions:
+            _validate_choice('conditions', name, tuple(CONDITIONS))
+
+    def condition_settings(self):
+        """
+        The observing settings scenes are drawn from, one per preset.
+
+        Returns
+        -------
+        settings : list of dict
+            ``pixel_scale``, ``psf_profiles``, ``psf_fwhm`` and
+            ``psf_fwhm_unit``: the config's own fields when
+            ``conditions`` is `None`, else one dict per preset in
+            ``conditions``.
+        """
+        if self.conditions is None:
+            return [dict(pixel_scale=self.pixel_scale,
+                         psf_profiles=self.psf_profiles,
+                         psf_fwhm=self.psf_fwhm,
+                         psf_fwhm_unit=self.psf_fwhm_unit)]
+        return [CONDITIONS[name] for name in self.conditions]
 
     @staticmethod
     def _validate_survey(survey):
@@ -419,7 +508,7 @@ class SimulationConfig:
                            f'simulated bands {", ".join(self.bands)}')
                     raise ValueError(msg)
 
-    def _validate_geometry(self, survey):
+    def _validate_geometry(self, survey, settings):
         usable = self.stamp_size - 1 - 2 * self.edge_margin
         if usable <= 0:
             msg = (f'edge_margin {self.edge_margin} leaves no room in a '
@@ -431,19 +520,19 @@ class SimulationConfig:
                    f'edge_margin {self.edge_margin}')
             raise ValueError(msg)
         # the smallest separation this config can ask for, in pixels
-        scale_hi = (self.pixel_scale[1] if self.pixel_scale
+        scale_hi = (settings['pixel_scale'][1] if settings['pixel_scale']
                     else survey.pixel_scale)
         if self.separation_unit == 'pixel':
             min_sep = self.separation[0]
         elif self.separation_unit == 'arcsec':
             min_sep = self.separation[0] / scale_hi
         else:
-            if self.psf_fwhm is None:
+            if settings['psf_fwhm'] is None:
                 fwhm_px = survey.get_band(self.bands[0]).psf_fwhm / scale_hi
-            elif self.psf_fwhm_unit == 'pixel':
-                fwhm_px = self.psf_fwhm[0]
+            elif settings['psf_fwhm_unit'] == 'pixel':
+                fwhm_px = settings['psf_fwhm'][0]
             else:
-                fwhm_px = self.psf_fwhm[0] / scale_hi
+                fwhm_px = settings['psf_fwhm'][0] / scale_hi
             min_sep = self.separation[0] * fwhm_px
         if self.n_sources[1] > 1 and min_sep > usable:
             msg = (f'separation: impossible range; at least {min_sep:.1f} '

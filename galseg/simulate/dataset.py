@@ -180,6 +180,12 @@ def _write_shard(config, seed, start, stop, path, dataset_id):
             create(shard, 'psf_fwhm', np.stack([s.psf_fwhm for s in scenes]))
             create(shard, 'pixel_scale',
                    np.array([s.pixel_scale for s in scenes], dtype=np.float32))
+            create(shard, 'noise_correlation',
+                   np.array([s.noise_correlation for s in scenes],
+                            dtype=np.float32))
+            if config.faint_sources[1] > 0:
+                create(shard, 'faint', np.stack([s.faint for s in scenes]),
+                       chunks=(1, n_bands, size, size), **_COMPRESSION)
             catalog = shard.create_group('catalog', track_order=True)
             for name in CATALOG_DTYPES:
                 create(catalog, name,
@@ -430,10 +436,16 @@ class SimulatedDataset:
             small = {name: handle[name][()] for name in (
                 'source_start', 'boxes', 'classes', 'noise_sigma',
                 'psf_fwhm', 'pixel_scale')}
+            # white noise and no faint population in older datasets
+            small['noise_correlation'] = (
+                handle['noise_correlation'][()]
+                if 'noise_correlation' in handle
+                else np.zeros(len(small['pixel_scale']), np.float32))
             small['catalog'] = {name: handle['catalog'][name][()]
                                 for name in CATALOG_DTYPES}
             small['datasets'] = {name: handle[name] for name in (
-                'image', 'isolated', 'footprints')}
+                'image', 'isolated', 'footprints', 'faint')
+                if name in handle}
             self._small[number] = small
         return self._files[number], self._small[number]
 
@@ -455,9 +467,13 @@ class SimulatedDataset:
         local = index - self._starts[number]
         first, last = small['source_start'][local:local + 2]
         isolated = data['isolated'][first:last]
+        noiseless = noiseless_sum(isolated)
+        faint = data['faint'][local] if 'faint' in data else None
+        if faint is not None:
+            noiseless += faint
         return Scene(
             image=data['image'][local],
-            noiseless=noiseless_sum(isolated),
+            noiseless=noiseless,
             isolated=isolated,
             footprints=data['footprints'][first:last],
             boxes=small['boxes'][first:last],
@@ -467,7 +483,9 @@ class SimulatedDataset:
             pixel_scale=float(small['pixel_scale'][local]),
             catalog=Table({name: column[first:last]
                            for name, column in small['catalog'].items()}),
-            bands=tuple(self.config.bands))
+            bands=tuple(self.config.bands),
+            noise_correlation=float(small['noise_correlation'][local]),
+            faint=faint)
 
     def __iter__(self):
         for index in range(len(self)):

@@ -6,14 +6,36 @@ import numpy as np
 __all__ = ['add_noise']
 
 
-def add_noise(noiseless, noise_sigma, rng, source_noise=True):
+def _correlated_normal(shape, rng, correlation):
+    """Standard normal noise of unit variance per pixel, smoothed by a
+    round Gaussian kernel of ``correlation`` pixels (sigma) in the two
+    image axes, as resampling smooths the noise of a coadd."""
+    from scipy.ndimage import gaussian_filter
+
+    white = rng.standard_normal(shape)
+    if correlation <= 0:
+        return white
+    sigma = (0,) * (len(shape) - 2) + (correlation, correlation)
+    smooth = gaussian_filter(white, sigma, mode='wrap')
+    # the kernel's own norm, so that each pixel keeps unit variance
+    delta = np.zeros((8 * int(np.ceil(correlation)) + 9,) * 2)
+    delta[delta.shape[0] // 2, delta.shape[1] // 2] = 1.0
+    kernel = gaussian_filter(delta, correlation, mode='constant')
+    return smooth / np.sqrt(np.sum(kernel**2))
+
+
+def add_noise(noiseless, noise_sigma, rng, source_noise=True,
+              correlation=0.0):
     """
     Add the noise of a sky-subtracted image in electrons.
 
     The noise is Gaussian with, in each pixel, the sky's variance
     ``noise_sigma ** 2`` plus, with ``source_noise``, the sources'
     Poisson variance (the noiseless counts, where positive; the Gaussian
-    approximation of Poisson noise).  `~galseg.simulate.simulate_scene`
+    approximation of Poisson noise).  With ``correlation`` > 0 the noise
+    of neighbouring pixels is correlated as in a resampled coadd: white
+    noise smoothed by a round Gaussian kernel of that sigma (pixels) and
+    rescaled so that every pixel keeps the variance above.  `~galseg.simulate.simulate_scene`
     makes its images with it, and the training pipeline its fresh noise
     realisations, so the network trains on the simulator's noise model.
 
@@ -27,6 +49,9 @@ def add_noise(noiseless, noise_sigma, rng, source_noise=True):
         The random generator.
     source_noise : bool, optional
         Whether the sources' Poisson noise is added.
+    correlation : float, optional
+        The sigma (pixels) of the Gaussian kernel that correlates the
+        noise; 0 (the default) gives white noise.
 
     Returns
     -------
@@ -46,9 +71,14 @@ def add_noise(noiseless, noise_sigma, rng, source_noise=True):
     [1. 1.]
     """
     noiseless = np.asarray(noiseless)
+    correlation = float(correlation)
+    if not np.isfinite(correlation) or correlation < 0:
+        msg = f'correlation must be finite and >= 0, got {correlation}'
+        raise ValueError(msg)
     sky = np.asarray(noise_sigma, dtype=np.float64) ** 2
     variance = np.broadcast_to(sky[:, None, None], noiseless.shape)
     if source_noise:
         variance = variance + np.clip(noiseless, 0, None)
-    noise = rng.standard_normal(noiseless.shape) * np.sqrt(variance)
+    noise = (_correlated_normal(noiseless.shape, rng, correlation)
+             * np.sqrt(variance))
     return (noiseless + noise).astype(np.float32)

@@ -1,6 +1,7 @@
 """One simulated blend scene and its truth: `Scene`, `simulate_scene`."""
 
 from dataclasses import dataclass, field
+import functools
 import math
 
 import numpy as np
@@ -46,7 +47,7 @@ class Scene:
         electrons.
     noiseless : `~numpy.ndarray`
         float32 ``(n_bands, ny, nx)``: the noiseless blend, the sum of
-        ``isolated`` over sources.
+        ``isolated`` over sources (plus ``faint``, if any).
     isolated : `~numpy.ndarray`
         float32 ``(n_sources, n_bands, ny, nx)``: each source alone,
         noiseless.
@@ -79,6 +80,14 @@ class Scene:
         ``catalog_row`` (row of the input catalog, or -1).
     bands : tuple of str
         The band names.
+    noise_correlation : float
+        The sigma (pixels) of the kernel that correlates the noise; 0
+        for white noise (see `~galseg.simulate.add_noise`).
+    faint : `~numpy.ndarray` or `None`
+        float32 ``(n_bands, ny, nx)``: the noiseless faint galaxies below
+        the detection limit (``faint_sources``), included in ``image``
+        and ``noiseless`` but not in the truth; `None` when there are
+        none.
     """
 
     image: np.ndarray
@@ -92,6 +101,8 @@ class Scene:
     pixel_scale: float
     catalog: object
     bands: tuple = field(default=())
+    noise_correlation: float = 0.0
+    faint: np.ndarray = None
 
     @property
     def n_sources(self):
@@ -148,9 +159,11 @@ class _Conditions:
     psfs: list                # GalSim PSF per band
 
 
-def _airy_fwhm(galsim, obscuration):
+@functools.lru_cache(maxsize=128)
+def _airy_fwhm(obscuration):
     """The FWHM of an Airy pattern of unit lambda / D (GalSim gives it
     only without obscuration): where its profile first falls to half."""
+    import galsim
     from scipy.optimize import brentq
 
     airy = galsim.Airy(lam_over_diam=1.0, obscuration=obscuration)
@@ -164,27 +177,34 @@ def _airy_fwhm(galsim, obscuration):
 def _draw_conditions(config, rng, galsim):
     survey = config.survey_info
     bands = [survey.get_band(name) for name in config.bands]
-    if config.pixel_scale is None:
+    choices = config.condition_settings()
+    # a preset is drawn only when the config names presets
+    settings = (choices[rng.integers(len(choices))]
+                if config.conditions is not None else choices[0])
+    if settings['pixel_scale'] is None:
         scale = survey.pixel_scale
     else:
-        scale = rng.uniform(*config.pixel_scale)
+        scale = rng.uniform(*settings['pixel_scale'])
     # float32 so that the stored value reproduces the scene exactly
     scale = float(np.float32(scale))
     fwhm = np.array([band.psf_fwhm for band in bands])
-    if config.psf_fwhm is not None:
-        first = rng.uniform(*config.psf_fwhm)
-        if config.psf_fwhm_unit == 'pixel':
+    if settings['psf_fwhm'] is not None:
+        first = rng.uniform(*settings['psf_fwhm'])
+        if settings['psf_fwhm_unit'] == 'pixel':
             first *= scale
         fwhm = fwhm / fwhm[0] * first
-    profile = config.psf_profiles[rng.integers(len(config.psf_profiles))]
+    profiles = settings['psf_profiles']
+    profile = profiles[rng.integers(len(profiles))]
     # beta on a 0.05 grid, so that GalSim reuses its cached Moffat
     # Hankel-transform tables instead of building one per scene
     low, high = config.moffat_beta
     beta = min(max(round(rng.uniform(low, high) / 0.05) * 0.05, low), high)
     gsparams = galsim.GSParams(**_GSPARAMS)
     if profile == 'airy':  # no extra draw for the ground-based profiles
-        obscuration = rng.uniform(*config.airy_obscuration)
-        unit_fwhm = _airy_fwhm(galsim, obscuration)
+        # on a 0.01 grid, so that the FWHM of each value is found once
+        low, high = config.airy_obscuration
+        obscuration = min(max(round(rng.uniform(low, high), 2), low), high)
+        unit_fwhm = _airy_fwhm(obscuration)
     psfs = []
     for value in fwhm:
         if profile == 'moffat':
@@ -412,11 +432,16 @@ def _real_galaxy(config, rng, galsim, gsparams):
     return profile, extent, info
 
 
-def _first_band_flux(config, cond, band, hlr_arcsec, rng, is_real):
-    """Flux in the first band, from the snr or magnitude range."""
-    if config.magnitude is not None:
+def _first_band_flux(config, cond, band, hlr_arcsec, rng, is_real,
+                     is_star=False):
+    """Flux in the first band, from the snr or magnitude range (or the
+    stars' own ``star_snr``)."""
+    if is_star and config.star_snr is not None:
+        snr = _log_uniform(rng, config.star_snr)
+    elif config.magnitude is not None:
         return float(band.mag_to_flux(rng.uniform(*config.magnitude)))
-    snr = _log_uniform(rng, config.snr)
+    else:
+        snr = _log_uniform(rng, config.snr)
     size2 = (cond.psf_fwhm[0] * _FWHM_TO_SIGMA) ** 2
     if not is_real:
         size2 += (hlr_arcsec * _HLR_TO_SIGMA) ** 2
@@ -458,7 +483,7 @@ def _draw_sources(config, cond, n_sources, rng, galsim):
             flux0 = _first_band_flux(config, cond, bands[0],
                                      info['half_light_radius'], rng,
                                      config.source_type == 'real'
-                                     and not is_star)
+                                     and not is_star, is_star)
             mags = [float(bands[0].flux_to_mag(flux0))]
             mags += [mags[0] + rng.uniform(*config.color)
                      for _ in bands[1:]]
@@ -495,6 +520,62 @@ def _render(config, cond, sources, positions, galsim):
             isolated[i, b, bounds.ymin:bounds.ymax + 1,
                      bounds.xmin:bounds.xmax + 1] = stamp.array
     return isolated
+
+
+def _faint_image(config, cond, rng, galsim):
+    """
+    The noiseless image of the faint galaxies below the detection limit
+    (``faint_sources``): small exponential disks at uniform positions,
+    drawn together in one pass per band; `None` when there are none.
+    """
+    low, high = config.faint_sources
+    if high == 0:  # no draws unless a faint population is asked for
+        return None
+    n_faint = int(rng.integers(low, high + 1))
+    size = config.stamp_size
+    n_bands = len(config.bands)
+    image = np.zeros((n_bands, size, size), dtype=np.float32)
+    if n_faint == 0:
+        return image
+    survey = config.survey_info
+    bands = [survey.get_band(name) for name in config.bands]
+    gsparams = galsim.GSParams(**_GSPARAMS)
+    centre = (size - 1) / 2
+    parts = [[] for _ in bands]
+    for _ in range(n_faint):
+        hlr = _log_uniform(rng, (0.1, 0.5))  # arcsec: small, distant
+        e, angle = rng.uniform(0, 0.6), rng.uniform(0, 180)
+        x, y = rng.uniform(-0.5, size - 0.5, 2)
+        snr = _log_uniform(rng, config.faint_snr)
+        size2 = ((cond.psf_fwhm[0] * _FWHM_TO_SIGMA) ** 2
+                 + (hlr * _HLR_TO_SIGMA) ** 2)
+        flux0 = snr * float(cond.noise_sigma[0]) * math.sqrt(
+            4 * math.pi * size2 / cond.pixel_scale**2)
+        mags = [float(bands[0].flux_to_mag(flux0))]
+        mags += [mags[0] + rng.uniform(*config.color) for _ in bands[1:]]
+        shape = galsim.Exponential(half_light_radius=hlr, gsparams=gsparams)
+        shape = shape.shear(_shear(galsim, e, angle))
+        offset = ((x - centre) * cond.pixel_scale,
+                  (y - centre) * cond.pixel_scale)
+        for b, band in enumerate(bands):
+            parts[b].append(shape.withFlux(float(band.mag_to_flux(mags[b])))
+                            .shift(*offset))
+    for b in range(n_bands):
+        stamp = galsim.ImageF(size, size, scale=cond.pixel_scale)
+        galsim.Convolve(galsim.Add(parts[b]), cond.psfs[b]).drawImage(
+            image=stamp, method='auto')
+        image[b] = stamp.array
+    return image
+
+
+def _noise_correlation(config, rng):
+    """The noise kernel sigma of a scene (0: white); no draws unless
+    correlated noise is asked for."""
+    if config.correlated_noise_fraction == 0:
+        return 0.0
+    if rng.uniform() >= config.correlated_noise_fraction:
+        return 0.0
+    return float(np.float32(rng.uniform(*config.noise_correlation)))
 
 
 def noiseless_sum(isolated):
@@ -665,8 +746,13 @@ def simulate_scene(config, seed, index):
     sources = _draw_sources(config, cond, n_sources, rng, galsim)
     isolated = _render(config, cond, sources, positions, galsim)
     noiseless = noiseless_sum(isolated)
+    faint = _faint_image(config, cond, rng, galsim)
+    if faint is not None:
+        noiseless += faint
+    correlation = _noise_correlation(config, rng)
 
-    image = add_noise(noiseless, cond.noise_sigma, rng, config.source_noise)
+    image = add_noise(noiseless, cond.noise_sigma, rng, config.source_noise,
+                      correlation)
 
     footprints = make_footprints(isolated, cond.noise_sigma,
                                  config.footprint_threshold,
@@ -680,4 +766,5 @@ def simulate_scene(config, seed, index):
         noise_sigma=cond.noise_sigma,
         psf_fwhm=(cond.psf_fwhm / cond.pixel_scale).astype(np.float32),
         pixel_scale=cond.pixel_scale, catalog=catalog,
-        bands=tuple(config.bands))
+        bands=tuple(config.bands), noise_correlation=correlation,
+        faint=faint)

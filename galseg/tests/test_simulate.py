@@ -157,6 +157,21 @@ def test_config_defaults_and_round_trip(tmp_path):
     (dict(n_knots=(0, 5)), ValueError, r'n_knots: impossible range .* >= 1'),
     (dict(n_knots=(2.5, 5)), TypeError, 'n_knots must be an integer'),
     (dict(knot_size=(0, 0.1)), ValueError, r'knot_size: impossible .* > 0'),
+    (dict(star_snr=(0, 10)), ValueError, r'star_snr: impossible range .* > 0'),
+    (dict(conditions=('moon',)), ValueError,
+     "conditions must be one of space, ground; got 'moon'"),
+    (dict(conditions=()), ValueError, 'conditions must name at least one'),
+    (dict(faint_sources=(-1, 3)), ValueError,
+     r'faint_sources: impossible range .* >= 0'),
+    (dict(faint_sources=(0, 2.5)), TypeError,
+     'faint_sources must be an integer'),
+    (dict(faint_snr=(0, 3)), ValueError, r'faint_snr: impossible range'),
+    (dict(correlated_noise_fraction=1.5), ValueError,
+     r'correlated_noise_fraction must be in \[0, 1\]'),
+    (dict(noise_correlation=(0, 1)), ValueError,
+     r'noise_correlation: impossible range .* > 0'),
+    (dict(noise_correlation=(1, 6)), ValueError,
+     r'noise_correlation: impossible range .* <= 5'),
     (dict(stamp_size=8), ValueError, 'stamp_size must be at least 16'),
     (dict(footprint_threshold=0), ValueError, 'footprint_threshold must be'),
     (dict(stamp_size=32, separation=(40, 50), separation_unit='pixel'),
@@ -415,6 +430,99 @@ def test_space_like_airy_psf_has_the_requested_fwhm():
     far = np.hypot(yy - 32, xx - 32) > 16
     assert (scene.isolated[0, 0][far].sum() / scene.isolated[0, 0].sum()
             > 2 * moffat[far].sum() / moffat.sum())
+
+
+def test_space_and_ground_presets():
+    """Each scene takes the pixel scale and PSF of one preset."""
+    from galseg.simulate import CONDITIONS
+
+    config = SimulationConfig(stamp_size=48, n_sources=(1, 1),
+                              conditions=('space', 'ground'))
+    seen = set()
+    for index in range(20):
+        scene = simulate_scene(config, 4, index)
+        kind = 'space' if scene.pixel_scale <= 0.1 else 'ground'
+        preset = CONDITIONS[kind]
+        low, high = preset['pixel_scale']
+        assert low <= scene.pixel_scale <= high
+        fwhm_arcsec = scene.psf_fwhm[0] * scene.pixel_scale
+        if kind == 'space':
+            assert 1.5 - 1e-4 <= scene.psf_fwhm[0] <= 2.5 + 1e-4
+        else:
+            assert 0.5 - 1e-4 <= fwhm_arcsec <= 1.2 + 1e-4
+        seen.add(kind)
+    assert seen == {'space', 'ground'}
+    assert SimulationConfig(conditions='space').conditions == ('space',)
+
+
+def test_bright_stars_have_their_own_snr_range():
+    config = SimulationConfig(stamp_size=48, n_sources=(4, 4),
+                              star_fraction=0.5, snr=(10, 20),
+                              star_snr=(1e4, 1e5))
+    catalogs = [simulate_scene(config, 8, index).catalog
+                for index in range(5)]
+    stars = np.concatenate([c['snr'][c['class'] == 2] for c in catalogs])
+    galaxies = np.concatenate([c['snr'][c['class'] == 1] for c in catalogs])
+    assert len(stars) and len(galaxies)
+    assert stars.min() >= 1e4 * (1 - 1e-4) and stars.max() <= 1e5 * 1.0001
+    assert galaxies.max() <= 20 * 1.0001
+
+
+def test_faint_population_is_in_the_image_not_in_the_truth():
+    base = dict(stamp_size=64, n_sources=(2, 2), source_noise=False)
+    plain = simulate_scene(SimulationConfig(**base), 3, 0)
+    config = SimulationConfig(**base, faint_sources=(30, 30),
+                              faint_snr=(1.0, 2.0))
+    scene = simulate_scene(config, 3, 0)
+    # the truth is the same scene's: same sources, footprints, catalog
+    assert_array_equal(scene.isolated, plain.isolated)
+    assert_array_equal(scene.footprints, plain.footprints)
+    assert scene.catalog.as_array().tobytes() == \
+        plain.catalog.as_array().tobytes()
+    # the faint galaxies are in the noiseless and the noisy image
+    assert scene.faint.shape == (1, 64, 64) and scene.faint.min() >= -1e-3
+    assert_allclose(scene.noiseless, plain.noiseless + scene.faint,
+                    atol=1e-3)
+    # 30 galaxies of SNR 1-2: real light, but each below detection
+    assert scene.faint.sum() > 30 * 1.0 * scene.noise_sigma[0]
+    assert scene.faint.max() < 2 * scene.noise_sigma[0]
+    assert plain.faint is None
+    assert simulate_scene(SimulationConfig(
+        **base, faint_sources=(0, 0)), 3, 0).faint is None
+
+
+def test_correlated_noise_keeps_the_variance_and_correlates_pixels():
+    config = SimulationConfig(stamp_size=128, n_sources=(1, 1), snr=(5, 5),
+                              source_noise=False,
+                              correlated_noise_fraction=1.0,
+                              noise_correlation=(1.0, 1.0))
+    scene = simulate_scene(config, 6, 0)
+    assert scene.noise_correlation == 1.0
+    noise = (scene.image - scene.noiseless)[0].astype(float)
+    assert_allclose(noise.std(), scene.noise_sigma[0], rtol=0.05)
+    neighbours = np.corrcoef(noise[:, :-1].ravel(), noise[:, 1:].ravel())[0, 1]
+    # a Gaussian kernel of sigma 1 px: exp(-1 / 4) between neighbours
+    assert_allclose(neighbours, np.exp(-0.25), atol=0.05)
+    white = simulate_scene(SimulationConfig(
+        **{**config.to_dict(), 'correlated_noise_fraction': 0.0}), 6, 0)
+    assert white.noise_correlation == 0.0
+    noise = (white.image - white.noiseless)[0].astype(float)
+    assert abs(np.corrcoef(noise[:, :-1].ravel(),
+                           noise[:, 1:].ravel())[0, 1]) < 0.05
+
+
+def test_large_galaxies_cross_the_stamp_edges():
+    """A wide size range: galaxies larger than the stamp's margins
+    reach its edges, and their footprints are cut there."""
+    config = SimulationConfig(stamp_size=64, n_sources=(1, 1),
+                              half_light_radius=(2.0, 2.0),
+                              pixel_scale=(0.1, 0.1), snr=(500, 500),
+                              edge_margin=2.0, first_source_offset=8.0)
+    scene = simulate_scene(config, 1, 0)
+    assert scene.catalog['half_light_radius'][0] / 0.1 > 15  # pixels
+    footprint = scene.footprints[0]
+    assert footprint[0].any() or footprint[-1].any()
+    assert footprint[:, 0].any() or footprint[:, -1].any()
 
 
 def test_randomised_conditions_stay_in_their_ranges():

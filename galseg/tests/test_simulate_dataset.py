@@ -69,10 +69,23 @@ def test_dataset_round_trip(tmp_path):
         assert_array_equal(shard['scene_index'], [3, 4, 5])
 
 
-def test_workers_give_identical_data(tmp_path):
-    a = simulate_dataset(CONFIG, 12, seed=3, out_dir=tmp_path / 'a',
+#: every option that adds to the image beyond the truth, or varies it
+SKY_CONFIG = SimulationConfig(stamp_size=32, n_sources=(1, 3),
+                              star_fraction=0.2, star_snr=(10, 1e4),
+                              half_light_radius=(0.1, 0.4),
+                              conditions=('space', 'ground'),
+                              knot_fraction=(0.0, 0.3), n_knots=(3, 6),
+                              sersic_fraction=0.3, irregular_fraction=0.2,
+                              faint_sources=(0, 5),
+                              correlated_noise_fraction=0.5)
+
+
+@pytest.mark.parametrize('config', [CONFIG, SKY_CONFIG],
+                         ids=['default', 'sky'])
+def test_workers_give_identical_data(tmp_path, config):
+    a = simulate_dataset(config, 12, seed=3, out_dir=tmp_path / 'a',
                          workers=1, shard_size=4)
-    b = simulate_dataset(CONFIG, 12, seed=3, out_dir=tmp_path / 'b',
+    b = simulate_dataset(config, 12, seed=3, out_dir=tmp_path / 'b',
                          workers=2, shard_size=4)
     a.close()
     b.close()
@@ -82,6 +95,19 @@ def test_workers_give_identical_data(tmp_path):
     for key, value in arrays_a.items():
         assert value.dtype == arrays_b[key].dtype
         assert_array_equal(value, arrays_b[key], err_msg=str(key))
+    # and reading gives back the scenes themselves, faint light and
+    # noise correlation included
+    with read_dataset(tmp_path / 'b') as dataset:
+        for index in range(12):
+            scene = simulate_scene(config, 3, index)
+            read = dataset[index]
+            for name in ('image', 'noiseless', 'isolated', 'footprints'):
+                assert_array_equal(getattr(read, name), getattr(scene, name))
+            assert read.noise_correlation == scene.noise_correlation
+            if scene.faint is None:
+                assert read.faint is None
+            else:
+                assert_array_equal(read.faint, scene.faint)
 
 
 def test_resume_after_interrupted_run(tmp_path, monkeypatch):

@@ -190,6 +190,29 @@ def test_cli_train_stops_and_resumes(simulated_datasets, tmp_path, capsys):
     assert 'already holds a training run' in capsys.readouterr().err
 
 
+def test_transfer_weights_to_more_classes():
+    """A model with stars as a second class starts from a one-class
+    model: everything but the class-specific outputs is copied."""
+    import numpy as np
+
+    from galseg.engine import MaskRCNN
+    from galseg.train import transfer_weights
+
+    galaxies = MaskRCNN(dict(TINY_MODEL, n_classes=1))
+    both = MaskRCNN(dict(TINY_MODEL, n_classes=2, rois_per_image=16))
+    fresh = transfer_weights(galaxies, both)
+    assert fresh == ['box_head/class_logits', 'mask_head/mask_logits']
+    for part in ('backbone', 'fpn', 'rpn_head'):
+        for before, after in zip(getattr(galaxies, part).get_weights(),
+                                 getattr(both, part).get_weights()):
+            np.testing.assert_array_equal(before, after)
+    assert both.box_head.get_layer('class_logits').get_weights()[0].shape[-1] \
+        == 3
+    wider = MaskRCNN(dict(TINY_MODEL, fpn_width=8))
+    with pytest.raises(ValueError, match='another architecture .*fpn_width'):
+        transfer_weights(galaxies, wider)
+
+
 def test_init_model_heads_stage(finished_run, simulated_datasets, tmp_path):
     """A run from a trained model: a 'heads' stage freezes the backbone,
     and the model card keeps the card of the model it started from."""

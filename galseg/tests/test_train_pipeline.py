@@ -108,17 +108,21 @@ def test_stream_resumes_exactly(simulated_datasets):
     assert len({array.tobytes() for array in first_pass}) == 24
 
 
-@pytest.mark.parametrize('source_noise', [True, False])
-def test_fresh_noise_follows_the_simulator_noise_model(source_noise):
+@pytest.mark.parametrize('source_noise, correlated',
+                         [(True, False), (False, False), (True, True)])
+def test_fresh_noise_follows_the_simulator_noise_model(source_noise,
+                                                       correlated):
     """Training examples get their fresh noise from the simulator's
     noise model, whose per-pixel variance is the sky's plus the
-    sources' counts."""
+    sources' counts, white or correlated as the scene's."""
     from galseg.simulate import add_noise
 
     config = SimulationConfig(stamp_size=64, n_sources=(1, 1),
                               snr=(3e4, 3e4), first_source_offset=0.0,
-                              source_noise=source_noise)
+                              source_noise=source_noise,
+                              correlated_noise_fraction=float(correlated))
     scene = simulate_scene(config, seed=5, index=0)
+    assert (scene.noise_correlation > 0) == correlated
     images = []
     for index in range(300):
         example = scene_to_example(scene, _config(),
@@ -126,7 +130,8 @@ def test_fresh_noise_follows_the_simulator_noise_model(source_noise):
                                    fresh_noise=True,
                                    source_noise=source_noise)
         image = add_noise(scene.noiseless, scene.noise_sigma,
-                          np.random.default_rng(index), source_noise)
+                          np.random.default_rng(index), source_noise,
+                          scene.noise_correlation)
         assert_array_equal(example['images'], normalize_image(image))
         images.append(image[0])
     variance = np.var(images, axis=0)

@@ -63,7 +63,8 @@ def scene_to_example(scene, model_config, rng=None, augment=False,
     fresh_noise : bool, optional
         Replace the noise by a new realisation of the simulator's noise
         model (`galseg.simulate.add_noise`): the sky's ``noise_sigma``
-        plus, with ``source_noise``, the sources' Poisson noise.
+        plus, with ``source_noise``, the sources' Poisson noise, with the
+        scene's ``noise_correlation``.
     source_noise : bool, optional
         Whether the fresh noise includes the sources' Poisson noise, as
         the simulation's ``source_noise`` setting says.
@@ -89,7 +90,8 @@ def scene_to_example(scene, model_config, rng=None, augment=False,
     image = scene.image
     if fresh_noise:
         image = add_noise(scene.noiseless, scene.noise_sigma, rng,
-                          source_noise)
+                          source_noise,
+                          scene.noise_correlation)
     normalized = normalize_image(image)
 
     size = model_config.image_size

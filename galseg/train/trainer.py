@@ -25,6 +25,7 @@ import numpy as np
 from ..utils import atomic_output
 
 __all__ = ['TrainingConfig', 'TrainingStage', 'train', 'TrainingRun',
+           'transfer_weights',
            'STRATEGIES', 'OPTIMIZERS']
 
 STRATEGIES = ('default', 'mirrored', 'multiworker')
@@ -143,7 +144,9 @@ class TrainingConfig:
     mixed_precision : bool
         Compute in bfloat16 (for GPUs).
     init_model : str or None
-        A model directory (or run) whose weights start the training.
+        A model directory (or run) whose weights start the training: all
+        of them, or, when the number of classes differs, all but the
+        class-specific output layers (see `transfer_weights`).
     """
 
     model: dict = dataclasses.field(default_factory=dict)
@@ -393,6 +396,7 @@ def _model_card(run_dir, config, model_config, data_info, state,
     }
     if config.init_model:
         card['init_model_card'] = _init_model_card(config.init_model)
+        card['init_fresh_layers'] = state.get('init_fresh_layers', [])
     if evaluation is not None:
         card['evaluation'] = {
             'scenes': int(evaluation['n_images'][0]),
@@ -401,6 +405,64 @@ def _model_card(run_dir, config, model_config, data_info, state,
                                         if name != 'method'}
                         for row in evaluation}}
     return card
+
+
+#: MaskRCNNConfig fields that shape the network's weights, except the
+#: number of classes (whose layers start afresh when it changes)
+_ARCHITECTURE_FIELDS = ('backbone', 'backbone_width', 'n_bands', 'fpn_width',
+                        'anchor_sizes', 'anchor_scales', 'anchor_ratios',
+                        'box_head_width', 'mask_head_width',
+                        'mask_head_convs', 'roi_pool_size', 'mask_pool_size')
+
+
+def transfer_weights(source, target):
+    """
+    Start ``target`` from the weights of ``source``.
+
+    The two models must share the architecture (every field of
+    ``_ARCHITECTURE_FIELDS``); the number of classes and the settings
+    that only steer training or detection (ROI sampling, proposal
+    counts, thresholds, image size) may differ.  Every layer whose
+    weights have the same shapes in both models is copied; the others
+    (the class-specific outputs when ``n_classes`` changes) keep their
+    fresh initialisation.
+
+    Parameters
+    ----------
+    source, target : `~galseg.engine.MaskRCNN`
+        The trained model and the model to train.
+
+    Returns
+    -------
+    fresh : list of str
+        The names (``part/layer``) of the layers not copied.
+
+    Raises
+    ------
+    ValueError
+        If the architectures differ.
+    """
+    differ = [name for name in _ARCHITECTURE_FIELDS
+              if getattr(source.config, name) != getattr(target.config, name)]
+    if differ:
+        msg = ('init_model has another architecture than the model to '
+               f'train ({", ".join(differ)} differ)')
+        raise ValueError(msg)
+    fresh = []
+    for part in ('backbone', 'fpn', 'rpn_head', 'box_head', 'mask_head'):
+        source_layers = {layer.name: layer
+                         for layer in getattr(source, part).layers}
+        for layer in getattr(target, part).layers:
+            weights = layer.get_weights()
+            if not weights:
+                continue
+            twin = source_layers.get(layer.name)
+            copied = twin.get_weights() if twin is not None else []
+            if [w.shape for w in copied] == [w.shape for w in weights]:
+                layer.set_weights(copied)
+            else:
+                fresh.append(f'{part}/{layer.name}')
+    return fresh
 
 
 def _init_model_dir(init_model):
@@ -531,12 +593,8 @@ class _Trainer:
             self.model = MaskRCNN(self.model_config)
             if self.config.init_model and self.state['step'] == 0:
                 init = _init_model_dir(self.config.init_model)
-                source = load_model(init)
-                if source.config != self.model_config:
-                    msg = (f'init_model {init} has another configuration '
-                           'than the model to train')
-                    raise ValueError(msg)
-                self.model.set_weights(source.get_weights())
+                fresh = transfer_weights(load_model(init), self.model)
+                self.state['init_fresh_layers'] = fresh
             self.step_variable = tf.Variable(self.state['step'],
                                              dtype=tf.int64, trainable=False)
         self.writer = tf.summary.create_file_writer(str(self.out / 'logs'))
