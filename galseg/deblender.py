@@ -25,6 +25,9 @@ __all__ = ['MaskRCNNDeblender', 'DeblendResult', 'read_fits_image']
 # compared with those of the neighbouring tile (see galseg.tiling).
 _SEAM_MARGIN = 2.0
 
+#: catalog ``classification`` of each class id of the model
+CLASS_NAMES = {1: 'galaxy', 2: 'star'}
+
 
 class MaskRCNNDeblender:
     """
@@ -710,7 +713,17 @@ def _build_result(detections, image, background, mask_threshold,
                                  else flux * image.unit)
     catalog['blend_id'] = blend_id
     catalog['n_blend'] = n_blend
-    catalog['score'].info.description = 'detection confidence'
+    class_id = np.array([det.class_id for det in detections], dtype=int)
+    catalog['classification'] = np.array(
+        [CLASS_NAMES.get(value, f'class {value}') for value in class_id],
+        dtype=str)
+    catalog['class_score'] = np.array(
+        [det.class_score for det in detections], dtype=float)
+    catalog['score'].info.description = (
+        'detection confidence: the probability of being a source')
+    catalog['classification'].info.description = "'galaxy' or 'star'"
+    catalog['class_score'].info.description = (
+        'probability of the classification, given that it is a source')
     catalog['deblended_flux'].info.description = (
         'total flux: the Kron flux of the deblended image (the data times '
         'the source\'s share of each pixel)')

@@ -135,7 +135,8 @@ class Detection:
         ``(ymin, xmin, ymax, xmax)`` predicted box in pixel-edge image
         coordinates (float).
     score : float
-        Detection confidence.
+        Detection confidence: the probability that it is a source, of
+        any class.
     class_id : int
         Predicted class (1 = galaxy, 2 = star).
     mask : `~numpy.ndarray`
@@ -146,6 +147,8 @@ class Detection:
         where the mask probability reaches the mask threshold.
     tile : int
         Index of the tile it was found in.
+    class_score : float
+        The probability of ``class_id`` among the source classes.
     """
 
     box: np.ndarray
@@ -154,6 +157,7 @@ class Detection:
     mask: np.ndarray
     bbox: tuple
     tile: int = 0
+    class_score: float = 1.0
 
     @property
     def centre(self):
@@ -314,7 +318,9 @@ def tile_detections(output, tile, image_shape, score_threshold,
             mask=np.array(mask[r0:r1, c0:c1], dtype=np.float32),
             bbox=(tile.y0 + int(r0), tile.x0 + int(c0),
                   tile.y0 + int(r1), tile.x0 + int(c1)),
-            tile=tile.index))
+            tile=tile.index,
+            class_score=float(output['class_scores'][i])
+            if 'class_scores' in output else 1.0))
     return detections
 
 

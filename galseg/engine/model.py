@@ -59,7 +59,7 @@ class MaskRCNN(keras.Model):
     ...                                 fpn_width=16))
     >>> detections = model.detect(np.zeros((2, 64, 64, 1), np.float32))
     >>> len(detections), sorted(detections[0])
-    (2, ['boxes', 'classes', 'masks', 'scores'])
+    (2, ['boxes', 'class_scores', 'classes', 'masks', 'scores'])
     """
 
     def __init__(self, config, **kwargs):
@@ -277,8 +277,11 @@ class MaskRCNN(keras.Model):
         Returns
         -------
         detections : dict of tensors
-            ``boxes`` (batch, D, 4), ``scores`` (batch, D), ``classes``
-            (batch, D) int32 (>= 1 for detections), ``masks``
+            ``boxes`` (batch, D, 4), ``scores`` (batch, D): the
+            probability of not being background, ``classes`` (batch, D)
+            int32 (>= 1 for detections): the most probable foreground
+            class, ``class_scores`` (batch, D): its probability among
+            the foreground classes, ``masks``
             (batch, D, m, m) probabilities in box coordinates, and
             ``n_detections`` (batch,); entries beyond ``n_detections``
             are padding.
@@ -298,29 +301,42 @@ class MaskRCNN(keras.Model):
             decode_boxes(tf.reshape(box_deltas, [batch, n_proposals, 4]),
                          proposals, config.box_std),
             config.image_size, config.image_size)
-        scores = probabilities[..., 1:] * tf.cast(valid, tf.float32)[..., None]
-        nms = tf.image.combined_non_max_suppression(
-            refined[:, :, None, :], scores,
-            max_output_size_per_class=config.max_detections,
-            max_total_size=config.max_detections,
+        # class-agnostic detection: a source is found by its probability
+        # of not being background, whatever its class, and classified
+        # among the foreground classes afterwards (so that a galaxy that
+        # looks a little like a star is neither lost nor found twice)
+        foreground = probabilities[..., 1:]
+        source = 1.0 - probabilities[..., 0]
+        objectness = source * tf.cast(valid, tf.float32)
+        all_classes = tf.argmax(foreground, axis=-1, output_type=tf.int32) + 1
+        all_class_scores = (tf.reduce_max(foreground, axis=-1)
+                            / tf.maximum(source, 1e-12))
+        selected, n_valid = tf.image.non_max_suppression_padded(
+            refined, objectness, max_output_size=config.max_detections,
             iou_threshold=config.detection_nms_threshold,
             score_threshold=config.detection_score_threshold,
-            clip_boxes=False)
-        classes = tf.cast(nms.nmsed_classes, tf.int32) + 1
-        # masks of the real detections only, not of the padding
+            pad_to_max_output_size=True)
         n_max = config.max_detections
-        valid = tf.range(n_max)[None, :] < nms.valid_detections[:, None]
+        valid = tf.range(n_max)[None, :] < n_valid[:, None]
+        keep = tf.cast(valid, tf.float32)
+        boxes = tf.gather(refined, selected, batch_dims=1) * keep[..., None]
+        scores = tf.gather(objectness, selected, batch_dims=1) * keep
+        classes = tf.gather(all_classes, selected, batch_dims=1) * tf.cast(
+            valid, tf.int32)
+        class_scores = tf.gather(all_class_scores, selected,
+                                 batch_dims=1) * keep
+        # masks of the real detections only, not of the padding
         where = tf.cast(tf.where(valid), tf.int32)
         mask_logits = self._mask_head(
-            self._pooled_flat(pyramid, tf.gather_nd(nms.nmsed_boxes, where),
+            self._pooled_flat(pyramid, tf.gather_nd(boxes, where),
                               where[:, 0], config.mask_pool_size), training)
         masks = tf.sigmoid(self._class_masks(mask_logits,
                                              tf.gather_nd(classes, where)))
         size = config.mask_size
         masks = tf.scatter_nd(where, masks, [batch, n_max, size, size])
-        return {'boxes': nms.nmsed_boxes, 'scores': nms.nmsed_scores,
-                'classes': classes, 'masks': masks,
-                'n_detections': nms.valid_detections}
+        return {'boxes': boxes, 'scores': scores, 'classes': classes,
+                'class_scores': class_scores, 'masks': masks,
+                'n_detections': n_valid}
 
     def _full_resolution(self, images):
         """Detections with their masks pasted into the image frame; the
@@ -352,9 +368,11 @@ class MaskRCNN(keras.Model):
         detections : list of dict
             One dict per image with ``boxes`` float32 (k, 4)
             ``(ymin, xmin, ymax, xmax)`` in pixel-edge coordinates,
-            ``classes`` int32 (k,), ``scores`` float32 (k,) in
-            decreasing order and ``masks`` float32 (k, size, size) mask
-            probabilities.
+            ``classes`` int32 (k,), ``class_scores`` float32 (k,) (the
+            probability of the class among the foreground classes),
+            ``scores`` float32 (k,) (the probability of being a source,
+            of any class) in decreasing order and ``masks`` float32 (k,
+            size, size) mask probabilities.
 
         Raises
         ------
@@ -381,8 +399,8 @@ class MaskRCNN(keras.Model):
             first = 0
             for index in range(n_real):
                 n = int(output['n_detections'][index])
-                found = {key: output[key][index, :n]
-                         for key in ('boxes', 'classes', 'scores')}
+                found = {key: output[key][index, :n] for key in
+                         ('boxes', 'classes', 'class_scores', 'scores')}
                 found['masks'] = output['masks'][first:first + n]
                 results.append(found)
                 first += n

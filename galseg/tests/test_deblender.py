@@ -24,7 +24,8 @@ DEFAULT_COLUMNS = ['label', 'x_centroid', 'y_centroid', 'bbox_xmin',
                    'semimajor_axis', 'semiminor_axis', 'orientation',
                    'eccentricity', 'min_value', 'max_value', 'segment_flux',
                    'kron_flux']
-GALSEG_COLUMNS = ['score', 'deblended_flux', 'blend_id', 'n_blend']
+GALSEG_COLUMNS = ['score', 'deblended_flux', 'blend_id', 'n_blend',
+                  'classification', 'class_score']
 
 
 def make_image(shape, sources, seed=0, noise=1.0):
@@ -171,6 +172,9 @@ def test_finds_sources_in_a_stamp(deblender, pair_image):
     assert_allclose(found, [(20, 20), (44, 46)], atol=0.5)
     assert np.all((catalog['score'] > 0.5) & (catalog['score'] <= 1))
     assert np.all(np.diff(catalog['score']) <= 0)
+    # the fixture's model knows one class: galaxies, for sure
+    assert list(catalog['classification']) == ['galaxy', 'galaxy']
+    assert_allclose(catalog['class_score'], 1.0)
     # isolated sources: no blend, all their flux is their own, and the
     # Kron apertures add the wings beyond the segments
     assert_array_equal(catalog['n_blend'], [1, 1])
