@@ -110,6 +110,30 @@ def test_sep_deblends_close_pair():
     assert_one_source_per_mask(masks, positions)
 
 
+@needs_sep
+def test_sep_kron_flux_of_objects_without_an_ellipse():
+    """Objects whose moments give no ellipse (SEP returns zero or NaN
+    axes for some) get SExtractor's fallback circle of 1.75 px instead
+    of an error from sep.sum_ellipse."""
+    from galseg.train.baselines import _sep_kron_flux
+
+    image, _ = two_blobs(separation=20)
+    data = np.ascontiguousarray(image[0])
+    objects, segmap = sep.extract(data, 3.0, err=1.0,
+                                  segmentation_map=True)
+    assert len(objects) == 2
+    fluxes = _sep_kron_flux(data, objects, segmap)
+    broken = objects.copy()
+    broken['b'][0], broken['theta'][1] = 0.0, np.nan
+    fallback = _sep_kron_flux(data, broken, segmap)
+    circle, _, _ = sep.sum_circle(
+        data, objects['x'], objects['y'], 1.75, subpix=1,
+        seg_id=np.arange(1, 3, dtype=np.int32),
+        segmap=np.ascontiguousarray(segmap, dtype=np.int32))
+    assert_allclose(fallback, circle)
+    assert np.all(fluxes > 1.5 * circle)
+
+
 @pytest.mark.parametrize('deblend', BOTH)
 def test_empty_image_gives_no_sources(deblend):
     image = np.random.default_rng(1).normal(0, 1, (2, 32, 32)) * 1e-3

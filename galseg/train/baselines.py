@@ -340,12 +340,27 @@ def _sep_kron_flux(data, objects, segment_data):
     a, b, theta = objects['a'], objects['b'], objects['theta']
     seg_id = np.arange(1, len(objects) + 1, dtype=np.int32)
     segmap = np.ascontiguousarray(segment_data, dtype=np.int32)
-    kron_radius, _ = sep.kron_radius(data, x, y, a, b, theta, 6.0,
-                                     seg_id=seg_id, segmap=segmap)
-    flux, _, _ = sep.sum_ellipse(data, x, y, a, b, theta, 2.5 * kron_radius,
-                                 subpix=1, seg_id=seg_id, segmap=segmap)
+    # objects whose moments give no ellipse (a single bright pixel, a
+    # flat or a NaN shape) get SExtractor's fallback below, as do those
+    # whose Kron radius SEP cannot measure
+    shaped = (np.isfinite(a) & np.isfinite(b) & np.isfinite(theta)
+              & (a > 0) & (b > 0))
+    kron_radius = np.zeros(len(objects))
+    if shaped.any():
+        kron_radius[shaped], _ = sep.kron_radius(
+            data, x[shaped], y[shaped], a[shaped], b[shaped], theta[shaped],
+            6.0, seg_id=seg_id[shaped], segmap=segmap)
+    flux = np.zeros(len(objects))
     # the documentation's minimum: a circle of radius 1.75 pixels
-    small = ~(kron_radius * np.sqrt(a * b) >= _SEP_MIN_RADIUS)
+    small = ~(shaped & np.isfinite(kron_radius)
+              & (kron_radius * np.sqrt(np.where(shaped, a * b, 0))
+                 >= _SEP_MIN_RADIUS))
+    large = ~small
+    if large.any():
+        flux[large], _, _ = sep.sum_ellipse(
+            data, x[large], y[large], a[large], b[large], theta[large],
+            2.5 * kron_radius[large], subpix=1, seg_id=seg_id[large],
+            segmap=segmap)
     if small.any():
         flux[small], _, _ = sep.sum_circle(
             data, x[small], y[small], _SEP_MIN_RADIUS, subpix=1,
