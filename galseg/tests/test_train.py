@@ -190,6 +190,38 @@ def test_cli_train_stops_and_resumes(simulated_datasets, tmp_path, capsys):
     assert 'already holds a training run' in capsys.readouterr().err
 
 
+def test_run_killed_during_evaluation_resumes_to_a_model(
+        simulated_datasets, tmp_path, monkeypatch):
+    """A run that dies in its final evaluation is not finished: resuming
+    exports the last checkpoint's weights again and evaluates."""
+    import numpy as np
+
+    from galseg.engine import load_model
+    from galseg.train import trainer as trainer_module
+
+    def killed(self):
+        raise KeyboardInterrupt('killed during the evaluation')
+
+    monkeypatch.setattr(trainer_module._Trainer, '_evaluate', killed)
+    config = _tiny_config(stages=[TrainingStage('all', 1, 1e-3)])
+    out = tmp_path / 'run'
+    with pytest.raises(KeyboardInterrupt):
+        train(simulated_datasets['train'], simulated_datasets['val'], out,
+              config, progress=False)
+    state = json.loads((out / 'state.json').read_text())
+    assert state['step'] == 6 and not state['finished']
+    exported = load_model(out / 'model').get_weights()
+    monkeypatch.undo()
+    run = train(simulated_datasets['train'], simulated_datasets['val'], out,
+                resume=True, progress=False)
+    assert run.finished and run.step == 6
+    assert run.evaluation is not None
+    for before, after in zip(exported,
+                             load_model(out / 'model').get_weights()):
+        np.testing.assert_array_equal(before, after)
+    assert json.loads((out / 'state.json').read_text())['finished']
+
+
 def test_transfer_weights_to_more_classes():
     """A model with stars as a second class starts from a one-class
     model: everything but the class-specific outputs is copied."""

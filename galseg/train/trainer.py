@@ -635,6 +635,10 @@ class _Trainer:
         val_batches = validation_dataset(self.val_data, self.model_config,
                                          self.config.batch_size,
                                          self.config.val_scenes)
+        if step >= total:
+            # trained but not finished: killed during the export or the
+            # final evaluation; export the last checkpoint's weights
+            self._restore_final()
         bar = tqdm(total=total, initial=step, disable=not self.progress,
                    desc='training', unit='step')
         stopped = False
@@ -704,6 +708,17 @@ class _Trainer:
                                 step=self.step_variable).restore(
                 manager.latest_checkpoint).expect_partial()
 
+    def _restore_final(self):
+        """Restore the model's weights from the last checkpoint."""
+        import tensorflow as tf
+
+        latest = tf.train.latest_checkpoint(str(self.out / 'checkpoints'))
+        if latest is None:
+            msg = f'{self.out} holds no checkpoint to export'
+            raise ValueError(msg)
+        tf.train.Checkpoint(model=self.model, step=self.step_variable).restore(
+            latest).expect_partial()
+
     def _step_function(self):
         import tensorflow as tf
 
@@ -752,8 +767,6 @@ class _Trainer:
     def _export(self):
         from ..engine import save_model
 
-        self.state['finished'] = True
-        _write_json(self.out / 'state.json', self.state)
         data_info = [_data_info('train', self.train_data),
                      _data_info('validation', self.val_data)]
         card = _model_card(self.out, self.config, self.model_config,
@@ -766,6 +779,10 @@ class _Trainer:
             card = _model_card(self.out, self.config, self.model_config,
                                data_info, self.state, evaluation)
             _write_json(self.out / 'model' / 'model_card.json', card)
+        # only now: a run killed during the export or the evaluation is
+        # not finished, and resuming it exports and evaluates again
+        self.state['finished'] = True
+        _write_json(self.out / 'state.json', self.state)
         return evaluation
 
     def _evaluate(self):
