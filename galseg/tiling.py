@@ -284,8 +284,8 @@ def tile_detections(output, tile, image_shape, score_threshold,
     ----------
     output : dict
         One element of ``MaskRCNN.detect()``: ``boxes`` (n, 4),
-        ``classes`` (n,), ``scores`` (n,), ``masks`` (n, S, S) in tile
-        coordinates.
+        ``classes`` (n,), ``class_scores`` (n,), ``scores`` (n,),
+        ``masks`` (n, S, S) in tile coordinates.
     tile : `Tile`
     image_shape : tuple of int
         ``(ny, nx)`` of the image.
@@ -319,8 +319,7 @@ def tile_detections(output, tile, image_shape, score_threshold,
             bbox=(tile.y0 + int(r0), tile.x0 + int(c0),
                   tile.y0 + int(r1), tile.x0 + int(c1)),
             tile=tile.index,
-            class_score=float(output['class_scores'][i])
-            if 'class_scores' in output else 1.0))
+            class_score=float(output['class_scores'][i])))
     return detections
 
 

@@ -71,6 +71,10 @@ def add_noise(noiseless, noise_sigma, rng, source_noise=True,
     [1. 1.]
     """
     noiseless = np.asarray(noiseless)
+    if isinstance(correlation, bool) or not isinstance(
+            correlation, (int, float, np.integer, np.floating)):
+        msg = f'correlation must be a number, got {correlation!r}'
+        raise TypeError(msg)
     correlation = float(correlation)
     if not np.isfinite(correlation) or correlation < 0:
         msg = f'correlation must be finite and >= 0, got {correlation}'

@@ -87,6 +87,7 @@ def _output(size, sources):
                      dtype=np.float32).reshape(-1, 4)
     scores = np.array([s for *_, s in sources], dtype=np.float32)
     return {'boxes': boxes, 'classes': np.ones(len(sources), np.int32),
+            'class_scores': np.ones(len(sources), np.float32),
             'scores': scores, 'masks': masks}
 
 

@@ -149,3 +149,14 @@ def test_fresh_noise_follows_the_simulator_noise_model(source_noise,
     # the simulated image itself has the same noise
     residual = scene.image[0] - counts
     assert_allclose(residual[sky].var(), sigma**2, rtol=0.1)
+
+
+def test_add_noise_rejects_bad_correlation():
+    from galseg.simulate import add_noise
+
+    noiseless = np.zeros((1, 8, 8), np.float32)
+    rng = np.random.default_rng(0)
+    with pytest.raises(TypeError, match='correlation must be a number'):
+        add_noise(noiseless, [1.0], rng, correlation='wide')
+    with pytest.raises(ValueError, match='correlation must be finite and >= 0'):
+        add_noise(noiseless, [1.0], rng, correlation=-1.0)
