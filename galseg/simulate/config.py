@@ -25,13 +25,18 @@ SEPARATION_UNITS = ('psf_fwhm', 'arcsec', 'pixel')
 #: ``'space'``: HST-, JWST- or Euclid-like pixels of 0.03-0.1"
 #: under an obscured Airy PSF of 1.5-2.5 px (undersampled);
 #: ``'ground'``: pixels of 0.17-0.3" under Moffat or Kolmogorov seeing
-#: of 0.5-1.2".
+#: of 0.5-1.2" (typical nights of LSST, HSC or DES);
+#: ``'poor_seeing'``: the same pixels under seeing of 1.2-2.0" (poor
+#: nights, PSFs of 4-12 px).
 CONDITIONS = {
     'space': dict(pixel_scale=(0.03, 0.1), psf_profiles=('airy',),
                   psf_fwhm=(1.5, 2.5), psf_fwhm_unit='pixel'),
     'ground': dict(pixel_scale=(0.17, 0.3),
                    psf_profiles=('moffat', 'kolmogorov'),
                    psf_fwhm=(0.5, 1.2), psf_fwhm_unit='arcsec'),
+    'poor_seeing': dict(pixel_scale=(0.17, 0.3),
+                        psf_profiles=('moffat', 'kolmogorov'),
+                        psf_fwhm=(1.2, 2.0), psf_fwhm_unit='arcsec'),
 }
 
 # Fields holding a (low, high) range, with the allowed interval of values
@@ -186,8 +191,9 @@ class SimulationConfig:
     conditions : tuple of str or `None`, optional
         Observing-condition presets, one picked uniformly per scene:
         ``'space'`` (pixel scale 0.03--0.1", obscured Airy PSF of
-        1.5--2.5 px FWHM) and ``'ground'`` (0.17--0.3", Moffat or
-        Kolmogorov seeing of 0.5--1.2"); see `CONDITIONS`.  A preset
+        1.5--2.5 px FWHM), ``'ground'`` (0.17--0.3", Moffat or
+        Kolmogorov seeing of 0.5--1.2") and ``'poor_seeing'`` (the same
+        pixels, seeing of 1.2--2.0"); see `CONDITIONS`.  A preset
         sets ``pixel_scale``, ``psf_profiles``, ``psf_fwhm`` and
         ``psf_fwhm_unit`` for its scenes; `None` (the default) uses
         those fields.

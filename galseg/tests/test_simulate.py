@@ -437,21 +437,22 @@ def test_space_and_ground_presets():
     from galseg.simulate import CONDITIONS
 
     config = SimulationConfig(stamp_size=48, n_sources=(1, 1),
-                              conditions=('space', 'ground'))
+                              conditions=('space', 'ground', 'poor_seeing'))
     seen = set()
-    for index in range(20):
+    for index in range(30):
         scene = simulate_scene(config, 4, index)
-        kind = 'space' if scene.pixel_scale <= 0.1 else 'ground'
-        preset = CONDITIONS[kind]
-        low, high = preset['pixel_scale']
-        assert low <= scene.pixel_scale <= high
         fwhm_arcsec = scene.psf_fwhm[0] * scene.pixel_scale
-        if kind == 'space':
+        if scene.pixel_scale <= 0.1:
+            kind = 'space'
             assert 1.5 - 1e-4 <= scene.psf_fwhm[0] <= 2.5 + 1e-4
         else:
-            assert 0.5 - 1e-4 <= fwhm_arcsec <= 1.2 + 1e-4
+            kind = 'ground' if fwhm_arcsec <= 1.2 else 'poor_seeing'
+            low, high = CONDITIONS[kind]['psf_fwhm']
+            assert low - 1e-4 <= fwhm_arcsec <= high + 1e-4
+        low, high = CONDITIONS[kind]['pixel_scale']
+        assert low <= scene.pixel_scale <= high
         seen.add(kind)
-    assert seen == {'space', 'ground'}
+    assert seen == {'space', 'ground', 'poor_seeing'}
     assert SimulationConfig(conditions='space').conditions == ('space',)
 
 
