@@ -10,7 +10,7 @@ segmentation image and ``deblended_flux`` from ``MaskRCNNDeblender()``,
 photutils' segmentation and Kron fluxes (``SourceCatalog``), SEP's
 segmentation and Kron fluxes (``sep.kron_radius`` + ``sep.sum_ellipse``).
 The script prints, per set, the tables of
-`galseg.train.comparison_tables`: detection-level precision and recall,
+`galseg.evaluation.comparison_tables`: detection-level precision and recall,
 over- and under-count, fragments, spurious detections, total- and
 segment-flux errors (all sources and blended ones), pair recovery by
 separation, and the flux error on the sources every method found; the
@@ -75,7 +75,7 @@ def main():
     chosen = args.sets.split(',')
 
     from galseg import MaskRCNNDeblender
-    from galseg.train import comparison_tables, default_methods, evaluate
+    from galseg.evaluation import comparison_tables, default_methods, evaluate
 
     settings = ({} if args.score_threshold is None
                 else {'score_threshold': args.score_threshold})

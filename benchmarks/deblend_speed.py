@@ -5,7 +5,7 @@ Deblending speed of galseg next to photutils and SEP, in one run.
   (``MaskRCNN.detect``), the full ``MaskRCNNDeblender.deblend`` (with the
   catalog) stamp by stamp, photutils ``detect_sources`` +
   ``deblend_sources`` and SEP ``extract`` (each with its Kron fluxes,
-  as `galseg.train.photutils_deblend` and `galseg.train.sep_deblend`
+  as `galseg.evaluation.photutils_deblend` and `galseg.evaluation.sep_deblend`
   measure them) on the same stamps.
 * A crowded 2048x2048 px field (a mosaic of 128 px scenes of 4-6
   galaxies): galseg (tiled) against photutils
@@ -68,7 +68,7 @@ def main():
     import warnings
 
     from galseg import MaskRCNNDeblender, normalize_image
-    from galseg.train.baselines import photutils_deblend, sep_deblend
+    from galseg.evaluation.baselines import photutils_deblend, sep_deblend
 
     warnings.simplefilter('ignore', NoDetectionsWarning)
     deblender = MaskRCNNDeblender(model=args.model, batch_size=16)

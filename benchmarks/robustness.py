@@ -23,7 +23,7 @@ simulated with its own seed (9001, 9002, ...; never used in training):
   under an obscured Airy pattern of FWHM 1.5-2.5 px), ``poor seeing``
   (8-10 px) and ``low S/N`` (5-10).
 
-Each family is scored with `galseg.train.evaluate` (what users get:
+Each family is scored with `galseg.evaluation.evaluate` (what users get:
 segmentation images and catalogs) and printed as one table; the
 evaluation tables are written to ``robustness.ecsv`` and a gallery of
 galseg's worst scenes per family (most extra sources, then most missed
@@ -102,7 +102,7 @@ def recording(methods):
 
 def worst_examples(scenes, masks, n_worst=4):
     """galseg's worst scenes: most extra sources, then most missed."""
-    from galseg.train.evaluate import scene_truth
+    from galseg.evaluation.evaluate import scene_truth
 
     truths = [scene_truth(scene)['masks'] for scene in scenes]
     excess = np.array([len(found) - len(truth) for found, truth
@@ -128,7 +128,7 @@ def main():
     from astropy.table import vstack
 
     from galseg import MaskRCNNDeblender
-    from galseg.train import default_methods, evaluate, plot_gallery
+    from galseg.evaluation import default_methods, evaluate, plot_gallery
 
     chosen = [name.strip() for name in args.families.split(',')]
     unknown = sorted(set(chosen) - set(FAMILIES))

@@ -15,7 +15,7 @@ bulge + disk galaxies at 0.2"/px under 0.7" seeing), deblended with the
 bundled default model.  The figure shows galseg's outlines and labels
 (`galseg.DeblendResult.plot`), its segmentation image, photutils'
 detect_sources + deblend_sources on the same image (the settings of
-`galseg.train.photutils_deblend`), the true footprints, and the
+`galseg.evaluation.photutils_deblend`), the true footprints, and the
 deblended images of the sources of the largest blend.  In the
 segmentation panels a source matched to a true galaxy (IoU >= 0.5) has
 that galaxy's colour; unmatched detections are grey.
@@ -50,7 +50,7 @@ def _show_matched(ax, labels, masks, scores, truth, title):
     """Draw a label image, coloured by the true galaxy each label matches."""
     import numpy as np
 
-    from galseg.train.metrics import mask_iou, match_instances
+    from galseg.evaluation.metrics import mask_iou, match_instances
 
     rgb = np.zeros((*labels.shape, 3))
     pred_to_true = np.full(len(masks), -1)
@@ -97,8 +97,8 @@ def main(output, model='default', seed=SEED):
     from matplotlib.figure import Figure
 
     from galseg import MaskRCNNDeblender
-    from galseg.train.baselines import photutils_deblend
-    from galseg.train.plots import label_image
+    from galseg.evaluation.baselines import photutils_deblend
+    from galseg.evaluation.plots import label_image
 
     scene = make_scene(seed)
     result = MaskRCNNDeblender(model).deblend(scene.image[0], background=0)

@@ -4,8 +4,9 @@ galseg: deblending overlapping galaxies with Mask R-CNN.
 The main entry point is `MaskRCNNDeblender`, a photutils-like finder
 that returns a `~photutils.segmentation.SegmentationImage` and a source
 catalog.  The subpackages hold the neural network (`galseg.engine`), the
-GalSim blend simulator (`galseg.simulate`) and the training and
-evaluation tools (`galseg.train`).
+GalSim blend simulator (`galseg.simulate`), the training tools
+(`galseg.train`) and the evaluation against photutils and SEP
+(`galseg.evaluation`).
 """
 
 try:

@@ -17,7 +17,7 @@ __all__ = ['main', 'build_parser']
 SUBCOMMANDS = {
     'simulate': 'galseg.simulate.cli',
     'train': 'galseg.train.cli_train',
-    'evaluate': 'galseg.train.cli_evaluate',
+    'evaluate': 'galseg.evaluation.cli_evaluate',
     'deblend': 'galseg.deblend_cli',
     'demo': 'galseg.demo',
 }

@@ -281,7 +281,7 @@ def deblend_file(image, outputs, deblender, hdu=None, overwrite=False,
         Whether existing outputs may be replaced.
     nddata : `~astropy.nddata.NDData`, optional
         The image, when it was already read with
-        `~galseg.deblender.read_fits_image`.
+        `~galseg.inputs.read_fits_image`.
 
     Returns
     -------

@@ -10,7 +10,7 @@ Writes into the output directory:
   photutils' segmentations side by side;
 
 and prints the comparison tables of the quality benchmark
-(`galseg.train.comparison_tables`) for this field.
+(`galseg.evaluation.comparison_tables`) for this field.
 """
 
 from pathlib import Path
@@ -73,7 +73,7 @@ def _plot(path, scene, galseg_masks, photutils_masks, overwrite):
     from astropy.visualization import AsinhStretch, ImageNormalize
     from matplotlib.figure import Figure
 
-    from .train.plots import label_image
+    from .evaluation.plots import label_image
     from .utils import atomic_output
 
     figure = Figure(figsize=(16, 4.4), layout='constrained')
@@ -105,8 +105,8 @@ def run(args):
 
     from .deblend_cli import deblend_file
     from .deblender import MaskRCNNDeblender
-    from .train.comparison import comparison_tables
-    from .train.evaluate import default_methods, evaluate
+    from .evaluation.comparison import comparison_tables
+    from .evaluation.evaluate import default_methods, evaluate
     from .utils import atomic_output, check_writable
 
     out = Path(args.out)

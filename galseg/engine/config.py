@@ -4,6 +4,8 @@ import dataclasses
 import json
 import math
 
+from ..validation import check_int
+
 __all__ = ['MaskRCNNConfig', 'BACKBONES', 'FPN_STRIDES']
 
 #: backbone name -> (block type, blocks per stage)
@@ -158,7 +160,9 @@ class MaskRCNNConfig:
                      'rois_per_image', 'max_instances', 'box_head_width',
                      'mask_head_width', 'roi_pool_size', 'mask_pool_size',
                      'max_detections'):
-            _validate_positive_int(name, getattr(self, name))
+            object.__setattr__(self, name,
+                               check_int(name, getattr(self, name),
+                                         minimum=1))
         if self.mask_head_convs < 0:
             msg = f'mask_head_convs must be >= 0, got {self.mask_head_convs}'
             raise ValueError(msg)
@@ -268,12 +272,3 @@ class MaskRCNNConfig:
     def replace(self, **changes):
         """Return a copy with some fields changed (and validated)."""
         return dataclasses.replace(self, **changes)
-
-
-def _validate_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int):
-        msg = f'{name} must be an int, got {type(value).__name__}'
-        raise TypeError(msg)
-    if value < 1:
-        msg = f'{name} must be a positive int, got {value}'
-        raise ValueError(msg)

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ..validation import check_int
 from .anchors import generate_anchors
 from .backbone import build_fpn, build_resnet
 from .boxes import clip_boxes, decode_boxes
@@ -380,10 +381,7 @@ class MaskRCNN(keras.Model):
             If ``images`` does not have the shape the model expects.
         """
         images = self._validate_images(images)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) \
-                or batch_size < 1:
-            msg = f'batch_size must be a positive int, got {batch_size!r}'
-            raise ValueError(msg)
+        batch_size = check_int('batch_size', batch_size, minimum=1)
         if self._detect_function is None:
             self._detect_function = tf.function(self._full_resolution,
                                                 reduce_retracing=True)

@@ -2,11 +2,11 @@
 
 import dataclasses
 import json
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..validation import check_choice, check_int, check_number, check_range
 from .surveys import Survey, get_survey
 
 __all__ = ['SimulationConfig', 'CATALOG_COLUMNS', 'CONDITIONS']
@@ -67,56 +67,6 @@ _RANGES = {
     'color': (None, None, False, False),
     'separation': (0, None, False, False),
 }
-
-
-def _check_number(name, value, integer=False):
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds):
-        kind = 'an integer' if integer else 'a number'
-        msg = f'{name} must be {kind}, got {value!r}'
-        raise TypeError(msg)
-    if not math.isfinite(value):
-        msg = f'{name} must be finite, got {value!r}'
-        raise ValueError(msg)
-    return value if integer else float(value)
-
-
-def _validate_range(name, value, lower=None, upper=None, lower_open=False,
-                    upper_open=False, integer=False):
-    if isinstance(value, (str, bytes)) or not hasattr(value, '__len__'):
-        msg = f'{name} must be a (low, high) pair, got {value!r}'
-        raise TypeError(msg)
-    if len(value) != 2:
-        msg = f'{name} must be a (low, high) pair, got {len(value)} values'
-        raise ValueError(msg)
-    low, high = (_check_number(name, item, integer) for item in value)
-    if low > high:
-        msg = (f'{name}: empty range ({low}, {high}); the low end must not '
-               'exceed the high end')
-        raise ValueError(msg)
-    for bound, op_open, is_lower in ((lower, lower_open, True),
-                                     (upper, upper_open, False)):
-        if bound is None:
-            continue
-        end = low if is_lower else high
-        if is_lower:
-            bad = end <= bound if op_open else end < bound
-            rel = '>' if op_open else '>='
-        else:
-            bad = end >= bound if op_open else end > bound
-            rel = '<' if op_open else '<='
-        if bad:
-            msg = (f'{name}: impossible range ({low}, {high}); values must be '
-                   f'{rel} {bound}')
-            raise ValueError(msg)
-    return (low, high)
-
-
-def _validate_choice(name, value, choices):
-    if value not in choices:
-        msg = f'{name} must be one of {", ".join(choices)}; got {value!r}'
-        raise ValueError(msg)
-    return value
 
 
 _CATALOG_CACHE = {}
@@ -382,15 +332,14 @@ class SimulationConfig:
         survey = self._validate_survey(self.survey)
         object.__setattr__(self, '_survey', survey)
         self._validate_bands(survey)
-        self.stamp_size = _check_number('stamp_size', self.stamp_size,
-                                        integer=True)
+        self.stamp_size = check_int('stamp_size', self.stamp_size)
         if self.stamp_size < 16:
             msg = f'stamp_size must be at least 16 pixels, got {self.stamp_size}'
             raise ValueError(msg)
-        _validate_choice('source_type', self.source_type, SOURCE_TYPES)
-        _validate_choice('psf_fwhm_unit', self.psf_fwhm_unit, PSF_FWHM_UNITS)
-        _validate_choice('separation_unit', self.separation_unit,
-                         SEPARATION_UNITS)
+        check_choice('source_type', self.source_type, SOURCE_TYPES)
+        check_choice('psf_fwhm_unit', self.psf_fwhm_unit, PSF_FWHM_UNITS)
+        check_choice('separation_unit', self.separation_unit,
+                     SEPARATION_UNITS)
         if isinstance(self.psf_profiles, str):
             self.psf_profiles = (self.psf_profiles,)
         self.psf_profiles = tuple(self.psf_profiles)
@@ -398,7 +347,7 @@ class SimulationConfig:
             msg = 'psf_profiles must name at least one profile'
             raise ValueError(msg)
         for profile in self.psf_profiles:
-            _validate_choice('psf_profiles', profile, PSF_PROFILES)
+            check_choice('psf_profiles', profile, PSF_PROFILES)
         if self.snr is not None and self.magnitude is not None:
             if self.snr == SimulationConfig.snr:
                 self.snr = None  # an explicit magnitude range replaces the default
@@ -414,14 +363,15 @@ class SimulationConfig:
                                           'magnitude', 'bulge_ellipticity',
                                           'star_snr'):
                 continue
-            setattr(self, name, _validate_range(
-                name, value, lower, upper, lower_open, upper_open,
+            setattr(self, name, check_range(
+                name, value, lower, upper, lower_open=lower_open,
+                upper_open=upper_open,
                 integer=(name in ('n_sources', 'n_knots', 'faint_sources',
                                   'irregular_components'))))
         for name in ('star_fraction', 'sersic_fraction', 'irregular_fraction',
                      'correlated_noise_fraction', 'first_source_offset',
                      'edge_margin', 'footprint_threshold'):
-            setattr(self, name, _check_number(name, getattr(self, name)))
+            setattr(self, name, check_number(name, getattr(self, name)))
         for name in ('star_fraction', 'sersic_fraction', 'irregular_fraction',
                      'correlated_noise_fraction'):
             if not 0 <= getattr(self, name) <= 1:
@@ -452,7 +402,7 @@ class SimulationConfig:
             msg = 'conditions must name at least one preset, or be None'
             raise ValueError(msg)
         for name in self.conditions:
-            _validate_choice('conditions', name, tuple(CONDITIONS))
+            check_choice('conditions', name, tuple(CONDITIONS))
 
     def condition_settings(self):
         """

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..validation import check_int
 from .config import SimulationConfig
 from .scene import CATALOG_DTYPES, Scene, noiseless_sum, simulate_scene
 
@@ -27,14 +28,6 @@ _TEMP_RE = re.compile(r'^\.(shard-\d+\.h5|manifest\.json)\..*\.tmp$')
 # per-source images compress well (mostly zeros outside each source's
 # stamp); gzip level 1 keeps decompression well under a millisecond
 _COMPRESSION = dict(compression='gzip', compression_opts=1, shuffle=True)
-
-
-def _validate_int(name, value, minimum):
-    if (isinstance(value, bool)
-            or not isinstance(value, (int, np.integer)) or value < minimum):
-        msg = f'{name} must be an integer >= {minimum}, got {value!r}'
-        raise ValueError(msg)
-    return int(value)
 
 
 def _identity(config_dict, n_scenes, seed, shard_size):
@@ -278,12 +271,12 @@ def simulate_dataset(config, n_scenes, seed, out_dir, workers=1,
     if not isinstance(config, SimulationConfig):
         msg = f'config must be a SimulationConfig, got {type(config).__name__}'
         raise TypeError(msg)
-    n_scenes = _validate_int('n_scenes', n_scenes, 1)
-    seed = _validate_int('seed', seed, 0)
-    workers = _validate_int('workers', workers, 1)
+    n_scenes = check_int('n_scenes', n_scenes, minimum=1)
+    seed = check_int('seed', seed, minimum=0)
+    workers = check_int('workers', workers, minimum=1)
     if shard_size is None:
         shard_size = min(128, max(8, -(-n_scenes // 16)))
-    shard_size = _validate_int('shard_size', shard_size, 1)
+    shard_size = check_int('shard_size', shard_size, minimum=1)
     if scheduler is not None and not isinstance(scheduler, str):
         msg = f'scheduler must be an address string, got {scheduler!r}'
         raise TypeError(msg)

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ..validation import check_int
 from .config import SimulationConfig, _load_catalog
 from .noise import add_noise
 
@@ -118,15 +119,6 @@ class Scene:
         ny, nx = self.image.shape[1:]
         return (f'<Scene: {self.n_sources} sources, bands '
                 f'{",".join(self.bands)}, {ny}x{nx} px>')
-
-
-def _validate_seed_index(seed, index):
-    for name, value in (('seed', seed), ('index', index)):
-        if (isinstance(value, bool)
-                or not isinstance(value, (int, np.integer)) or value < 0):
-            msg = f'{name} must be a non-negative integer, got {value!r}'
-            raise ValueError(msg)
-    return int(seed), int(index)
 
 
 def scene_rng(seed, index):
@@ -737,7 +729,8 @@ def simulate_scene(config, seed, index):
     if not isinstance(config, SimulationConfig):
         msg = f'config must be a SimulationConfig, got {type(config).__name__}'
         raise TypeError(msg)
-    seed, index = _validate_seed_index(seed, index)
+    seed = check_int('seed', seed, minimum=0)
+    index = check_int('index', index, minimum=0)
     rng = scene_rng(seed, index)
 
     cond = _draw_conditions(config, rng, galsim)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from galseg.train.baselines import (detection_image, photutils_deblend,
-                                    sep_deblend)
+from galseg.evaluation.baselines import (detection_image, photutils_deblend,
+                                         sep_deblend)
 
 try:
     import sep  # noqa: F401
@@ -115,7 +115,7 @@ def test_sep_kron_flux_of_objects_without_an_ellipse():
     """Objects whose moments give no ellipse (SEP returns zero or NaN
     axes for some) get SExtractor's fallback circle of 1.75 px instead
     of an error from sep.sum_ellipse."""
-    from galseg.train.baselines import _sep_kron_flux
+    from galseg.evaluation.baselines import _sep_kron_flux
 
     image, _ = two_blobs(separation=20)
     data = np.ascontiguousarray(image[0])

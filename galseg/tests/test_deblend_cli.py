@@ -8,7 +8,8 @@ from astropy.table import QTable
 from astropy.wcs import WCS
 from numpy.testing import assert_allclose
 
-from galseg import deblender as deblender_module
+import galseg.models
+from galseg.inputs import read_fits_image
 from galseg.cli import main
 
 SOURCES = [(20.0, 20.0, 2.5, 60.0), (44.0, 46.0, 2.0, 50.0)]
@@ -75,7 +76,7 @@ def test_round_trip(image_file, tmp_path, tiny_model_dir, capsys):
     from galseg import MaskRCNNDeblender
 
     segm, python_catalog = MaskRCNNDeblender(tiny_model_dir)(
-        deblender_module.read_fits_image(image_file))
+        read_fits_image(image_file))
     assert np.array_equal(segm.data, labels)
     assert_allclose(python_catalog['deblended_flux'].value,
                     catalog['deblended_flux'].value)
@@ -195,8 +196,7 @@ def test_same_names_rejected(tmp_path, image_file, capsys):
 
 
 def test_missing_default_model(image_file, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(deblender_module, 'DEFAULT_MODEL_DIR',
-                        tmp_path / 'none')
+    monkeypatch.setitem(galseg.models.PRESETS, 'default', tmp_path / 'none')
     assert main(['deblend', str(image_file), '--catalog',
                  str(tmp_path / 'c.ecsv')]) == 1
     assert 'no default model is installed' in capsys.readouterr().err

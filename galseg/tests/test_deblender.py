@@ -2,6 +2,7 @@
 
 import shutil
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,8 +16,9 @@ from numpy.testing import assert_allclose, assert_array_equal
 from photutils.segmentation import SegmentationImage, SourceCatalog
 from photutils.utils import NoDetectionsWarning
 
+import galseg.models
 from galseg import DeblendResult, MaskRCNNDeblender
-from galseg import deblender as deblender_module
+from galseg.catalog import build_result
 from galseg.tiling import Detection, make_tiles
 
 DEFAULT_COLUMNS = ['label', 'x_centroid', 'y_centroid', 'bbox_xmin',
@@ -84,14 +86,14 @@ def pair_image():
     ({'contained_fraction': None}, TypeError,
      'contained_fraction must be a number, got None'),
     ({'n_pixels': 0}, ValueError,
-     'n_pixels must be a positive integer, got 0'),
+     'n_pixels must be an integer >= 1, got 0'),
     ({'n_pixels': 2.5}, TypeError, 'n_pixels must be an integer, got 2.5'),
     ({'batch_size': 0}, ValueError,
-     'batch_size must be a positive integer, got 0'),
+     'batch_size must be an integer >= 1, got 0'),
     ({'batch_size': 2.0}, TypeError, 'batch_size must be an integer'),
     ({'tile_size': True}, TypeError, 'tile_size must be an integer'),
-    ({'tile_overlap': -3}, ValueError, 'tile_overlap must be >= 0, got -3'),
-    ({'flux_dilation': -1}, ValueError, 'flux_dilation must be >= 0, got -1'),
+    ({'tile_overlap': -3}, ValueError, 'tile_overlap must be an integer >= 0, got -3'),
+    ({'flux_dilation': -1}, ValueError, 'flux_dilation must be an integer >= 0, got -1'),
     ({'flux_dilation': 2.5}, TypeError,
      'flux_dilation must be an integer, got 2.5'),
     ({'progress': 'yes'}, TypeError, 'progress must be True or False'),
@@ -102,7 +104,7 @@ def test_settings_are_validated_before_the_model(kwargs, error, match):
 
 
 def test_default_model_not_installed(tmp_path, monkeypatch):
-    monkeypatch.setattr(deblender_module, 'DEFAULT_MODEL_DIR',
+    monkeypatch.setitem(galseg.models.PRESETS, 'default',
                         tmp_path / 'default')
     with pytest.raises(FileNotFoundError,
                        match='no default model is installed'):
@@ -111,7 +113,7 @@ def test_default_model_not_installed(tmp_path, monkeypatch):
 
 def test_default_model_when_installed(tmp_path, monkeypatch, tiny_model_dir):
     shutil.copytree(tiny_model_dir, tmp_path / 'default')
-    monkeypatch.setattr(deblender_module, 'DEFAULT_MODEL_DIR',
+    monkeypatch.setitem(galseg.models.PRESETS, 'default',
                         tmp_path / 'default')
     deblender = MaskRCNNDeblender()
     assert deblender.model_path == 'default'
@@ -381,10 +383,21 @@ def test_nddata_with_wcs_mask_uncertainty_and_unit(deblender, pair_image):
 
 
 def test_nddata_duplicate_keyword_warns(deblender, pair_image):
-    nddata = NDData(pair_image)
+    mask = np.zeros((64, 64), dtype=bool)
+    nddata = NDData(pair_image, mask=mask)
     with pytest.warns(AstropyUserWarning, match="The 'mask' keyword will be "
                       'ignored'):
-        deblender(nddata, mask=np.zeros((64, 64), dtype=bool))
+        deblender(nddata, mask=np.ones((64, 64), dtype=bool))
+
+
+def test_nddata_keywords_fill_what_it_lacks(deblender, pair_image):
+    """An NDData without uncertainty takes ``error=`` (no warning)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', AstropyUserWarning)
+        _, catalog = deblender(NDData(pair_image),
+                               error=np.full((64, 64), 2.0))
+    assert_allclose(catalog['segment_flux_err'],
+                    2.0 * np.sqrt(catalog['area'].value))
 
 
 def test_fits_file_path(deblender, pair_image, tmp_path):
@@ -464,7 +477,8 @@ def test_masked_array(deblender, pair_image):
      r'data have 2 band\(s\) but the model expects 1'),
     (np.zeros((0, 64)), ValueError, 'data must not be empty'),
     (np.full((64, 64), np.nan), ValueError,
-     'data are fully masked: no unmasked finite pixel'),
+     'data are fully masked: no pixel is finite, unmasked and of positive '
+     r'error \(100% of the data are not finite\)'),
 ])
 def test_bad_data(deblender, data, error, match):
     with pytest.raises(error, match=match):
@@ -488,8 +502,29 @@ def test_bad_companions(deblender, pair_image):
         deblender(pair_image, mask=np.full((64, 64), 'x'))
     with pytest.raises(ValueError, match='data are fully masked'):
         deblender(pair_image, mask=np.ones((64, 64), dtype=bool))
-    with pytest.raises(ValueError, match='data are fully masked'):
+    with pytest.raises(ValueError, match='data are fully masked.*error is '
+                       'zero or not finite at 100% of the pixels'):
         deblender(pair_image, error=np.zeros((64, 64)))
+    negative = np.ones((64, 64))
+    negative[1, 6] = -1.0
+    with pytest.raises(ValueError, match='error must not be negative, got 1 '
+                       'negative pixel'):
+        deblender(pair_image, error=negative)
+    with pytest.raises(ValueError, match='mask must be boolean .*values '
+                       'other than 0 and 1'):
+        deblender(pair_image, mask=np.full((64, 64), 0.5))
+    with pytest.raises(TypeError, match='wcs must be a WCS object .*got str'):
+        deblender(pair_image, wcs='not a wcs')
+    wrong_shape = make_wcs((50, 64))
+    wrong_shape.array_shape = (50, 64)
+    with pytest.raises(ValueError, match=r'wcs is for images of shape '
+                       r'\(50, 64\), but data have shape \(64, 64\)'):
+        deblender(pair_image, wcs=wrong_shape)
+    spectral = WCS(naxis=1)
+    spectral.wcs.ctype = ['FREQ']
+    with pytest.raises(ValueError, match='wcs must have 2 pixel dimensions, '
+                       'got 1'):
+        deblender(pair_image, wcs=spectral)
     with pytest.raises(ValueError, match=r'error has a unit \(Jy\) but data '
                        'have none'):
         deblender(pair_image, error=np.ones((64, 64)) * u.Jy)
@@ -507,7 +542,7 @@ def _detection(bbox, mask, score):
 
 def _inputs(data, bad=None):
     data = np.array(data, dtype=float, ndmin=3)
-    return deblender_module.SimpleNamespace(
+    return SimpleNamespace(
         data=data, bad=np.zeros(data.shape, bool) if bad is None else bad,
         error=None, background=None, wcs=None, unit=None)
 
@@ -523,8 +558,8 @@ def test_multiband_deblended_flux_per_band():
     right[2:8, 1:3] = 0.9
     dets = [_detection((0, 0, 10, 8), left, 0.9),
             _detection((0, 4, 10, 12), right, 0.8)]
-    result = deblender_module._build_result(dets, _inputs(data), 0.0, 0.5,
-                                            0, 1)
+    result = build_result(dets, _inputs(data), 0.0, 0.5,
+                          0, 1)
     catalog = result.catalog
     assert catalog['deblended_flux'].shape == (2, 2)
     assert result.deblended_images[0].shape[0] == 2
@@ -552,8 +587,8 @@ def test_result_with_unit_and_touching_masks():
     inputs.unit = u.Jy
     with warnings.catch_warnings():
         warnings.simplefilter('error')
-        result = deblender_module._build_result([a, b], inputs, 0.0, 0.5, 0,
-                                                1)
+        result = build_result([a, b], inputs, 0.0, 0.5, 0,
+                              1)
     # touching masks form one blend; nothing is shared between them
     assert_array_equal(result.catalog['blend_id'], [1, 1])
     assert result.catalog['deblended_flux'].unit == u.Jy
@@ -575,8 +610,8 @@ def test_kron_flux_recovers_the_wings():
     mask = np.where(core, 0.9, 0.1)[18:31, 18:31]
     det = _detection((18, 18, 31, 31), mask, 0.9)
     for dilation in (0, 3):
-        result = deblender_module._build_result([det], _inputs(data), 0.0,
-                                                0.5, dilation, 5)
+        result = build_result([det], _inputs(data), 0.0,
+                              0.5, dilation, 5)
         # the instance mask and the segments are not grown
         assert result.segmentation_image.data.sum() == core.sum()
         assert data[core].sum() < 0.9 * 1000
@@ -587,8 +622,8 @@ def test_kron_flux_recovers_the_wings():
                         data[bbox.iymin:bbox.iymax, bbox.ixmin:bbox.ixmax])
     # the box of a deblended image is clipped to the image
     edge = _detection((0, 0, 13, 13), mask, 0.9)
-    result = deblender_module._build_result([edge], _inputs(data), 0.0,
-                                            0.5, 3, 5)
+    result = build_result([edge], _inputs(data), 0.0,
+                          0.5, 3, 5)
     bbox = result.deblended_bboxes[0]
     assert bbox.ixmin == bbox.iymin == 0 and bbox.ixmax <= 48
 
@@ -606,8 +641,8 @@ def test_grown_wings_take_little_from_a_neighbour():
     bad = np.zeros((1,) + shape, bool)
     bad[0, 12, 10] = True  # a masked pixel contributes to nobody
     data[12, 10] = np.nan
-    result = deblender_module._build_result([a, b], _inputs(data, bad), 0.0,
-                                            0.5, 3, 5)
+    result = build_result([a, b], _inputs(data, bad), 0.0,
+                          0.5, 3, 5)
     flux = result.catalog['deblended_flux']
     assert flux[0] == pytest.approx(1000.0, rel=0.05)
     assert flux[1] == pytest.approx(4000.0, rel=0.02)

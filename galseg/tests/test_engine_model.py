@@ -88,7 +88,7 @@ def test_detect_bad_input(slim_model, images, error, match):
 
 
 def test_detect_bad_batch_size(slim_model):
-    with pytest.raises(ValueError, match='batch_size must be a positive int'):
+    with pytest.raises(ValueError, match='batch_size must be an integer >= 1'):
         slim_model.detect(np.zeros((1, 64, 64, 2)), batch_size=0)
 
 

@@ -1,4 +1,4 @@
-"""Tests of galseg.train.evaluate and galseg.train.plots."""
+"""Tests of galseg.evaluation.evaluate and galseg.evaluation.plots."""
 
 import warnings
 from dataclasses import dataclass
@@ -8,11 +8,11 @@ import pytest
 from astropy.table import Table
 from numpy.testing import assert_allclose, assert_array_equal, assert_equal
 
-from galseg.train.evaluate import (EvaluationResult, default_methods,
-                                   evaluate, galseg_predictor,
-                                   photutils_predictor, scene_truth,
-                                   sep_predictor, write_evaluation)
-from galseg.train.plots import plot_gallery, plot_separation_curves
+from galseg.evaluation.evaluate import (EvaluationResult, default_methods,
+                                        evaluate, galseg_predictor,
+                                        photutils_predictor, scene_truth,
+                                        sep_predictor, write_evaluation)
+from galseg.evaluation.plots import plot_gallery, plot_separation_curves
 
 SIZE = 48
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
@@ -306,8 +306,8 @@ def test_evaluate_validation(scenes):
     with pytest.raises(TypeError, match="the predictor of method 'x' is "
                        "not callable"):
         evaluate(scenes, {'x': 1})
-    with pytest.raises(ValueError, match='max_scenes must be a positive '
-                       'integer; got 0'):
+    with pytest.raises(ValueError, match='max_scenes must be an integer '
+                       '>= 1, got 0'):
         evaluate(scenes, {'oracle': oracle}, max_scenes=0)
 
     def not_a_tuple(scene):
@@ -347,7 +347,7 @@ def test_evaluate_gallery_size(scenes):
 
 
 def test_comparison_tables(scenes):
-    from galseg.train import comparison_tables
+    from galseg.evaluation import comparison_tables
 
     result = evaluate(scenes, {'oracle': oracle, 'nothing': nothing})
     markdown = comparison_tables(result)

@@ -1,13 +1,13 @@
-"""Tests of galseg.train.metrics against hand-computed cases."""
+"""Tests of galseg.evaluation.metrics against hand-computed cases."""
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal, assert_equal
 
-from galseg.train.metrics import (COCO_IOU_THRESHOLDS, EvaluationAccumulator,
-                                  average_precision, close_pairs,
-                                  evaluate_instances, mask_iou,
-                                  match_detections, match_instances)
+from galseg.evaluation.metrics import (COCO_IOU_THRESHOLDS, EvaluationAccumulator,
+                                       average_precision, close_pairs,
+                                       evaluate_instances, mask_iou,
+                                       match_detections, match_instances)
 
 SHAPE = (32, 32)
 

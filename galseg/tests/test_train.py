@@ -103,13 +103,13 @@ def test_resume_with_another_config(finished_run, simulated_datasets):
 
 
 @pytest.mark.parametrize('changes, error, match', [
-    ({'batch_size': 0}, ValueError, 'batch_size must be a positive int'),
+    ({'batch_size': 0}, ValueError, 'batch_size must be an integer >= 1'),
     ({'optimizer': 'lbfgs'}, ValueError, 'optimizer must be one of'),
     ({'strategy': 'tpu'}, ValueError, 'strategy must be one of'),
     ({'stages': []}, ValueError, 'at least one stage'),
     ({'stages': [{'trainable': 'rpn', 'epochs': 1,
                   'learning_rate': 1e-3}]}, ValueError,
-     "trainable must be 'heads' or 'all'"),
+     'stage trainable must be one of heads, all'),
     ({'model': 'resnet18'}, TypeError, 'model must be a dict'),
     ({'clipnorm': -1.0}, ValueError, 'clipnorm must be a non-negative'),
 ])

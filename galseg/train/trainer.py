@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils import atomic_output
+from ..validation import check_choice, check_fraction, check_int, check_number
 
 __all__ = ['TrainingConfig', 'TrainingStage', 'train', 'TrainingRun',
            'transfer_weights',
@@ -55,18 +56,13 @@ class TrainingStage:
     learning_rate: float
 
     def __post_init__(self):
-        if self.trainable not in ('heads', 'all'):
-            msg = ("stage trainable must be 'heads' or 'all', got "
-                   f'{self.trainable!r}')
+        check_choice('stage trainable', self.trainable, ('heads', 'all'))
+        epochs = check_number('stage epochs', self.epochs)
+        if epochs <= 0:
+            msg = f'stage epochs must be a positive number, got {epochs}'
             raise ValueError(msg)
-        if not (isinstance(self.epochs, (int, float)) and self.epochs > 0):
-            msg = f'stage epochs must be a positive number, got {self.epochs!r}'
-            raise ValueError(msg)
-        if not (isinstance(self.learning_rate, (int, float))
-                and 0 < self.learning_rate < 1):
-            msg = ('stage learning_rate must be in (0, 1), got '
-                   f'{self.learning_rate!r}')
-            raise ValueError(msg)
+        check_fraction('stage learning_rate', self.learning_rate,
+                       low_open=True, high_open=True)
 
     @classmethod
     def parse(cls, text):
@@ -180,28 +176,19 @@ class TrainingConfig:
             msg = f'model must be a dict, got {type(self.model).__name__}'
             raise TypeError(msg)
         for name in ('batch_size', 'checkpoint_every', 'log_every'):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) \
-                    or value < 1:
-                msg = f'{name} must be a positive int, got {value!r}'
-                raise ValueError(msg)
+            object.__setattr__(self, name, check_int(name, getattr(self, name),
+                                                     minimum=1))
         for name in ('warmup_steps', 'seed', 'val_scenes', 'eval_scenes'):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) \
-                    or value < 0:
-                msg = f'{name} must be a non-negative int, got {value!r}'
-                raise ValueError(msg)
+            object.__setattr__(self, name, check_int(name, getattr(self, name),
+                                                     minimum=0))
         for name, choices in (('optimizer', OPTIMIZERS),
                               ('strategy', STRATEGIES),
                               ('lr_schedule', _LR_SCHEDULES)):
-            if getattr(self, name) not in choices:
-                msg = (f'{name} must be one of {choices}, got '
-                       f'{getattr(self, name)!r}')
-                raise ValueError(msg)
+            check_choice(name, getattr(self, name), choices)
         for name in ('weight_decay', 'momentum', 'clipnorm'):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and value >= 0):
-                msg = f'{name} must be a non-negative number, got {value!r}'
+            if check_number(name, getattr(self, name)) < 0:
+                msg = (f'{name} must be a non-negative number, got '
+                       f'{getattr(self, name)!r}')
                 raise ValueError(msg)
 
     def model_config(self, n_bands):
@@ -532,11 +519,8 @@ def train(data, val, out, config=None, resume=False, overwrite=False,
     """
     from ..simulate import read_dataset
 
-    if max_steps is not None and (isinstance(max_steps, bool)
-                                  or not isinstance(max_steps, int)
-                                  or max_steps < 1):
-        msg = f'max_steps must be a positive int, got {max_steps!r}'
-        raise ValueError(msg)
+    if max_steps is not None:
+        max_steps = check_int('max_steps', max_steps, minimum=1)
     if config is not None and not isinstance(config, TrainingConfig):
         msg = ('config must be a TrainingConfig, got '
                f'{type(config).__name__}')
@@ -787,7 +771,7 @@ class _Trainer:
 
     def _evaluate(self):
         from ..deblender import MaskRCNNDeblender
-        from .evaluate import default_methods, evaluate, write_evaluation
+        from ..evaluation import default_methods, evaluate, write_evaluation
 
         deblender = MaskRCNNDeblender(model=self.model)
         result = evaluate(self.val_data, default_methods(deblender),

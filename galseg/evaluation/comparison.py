@@ -64,7 +64,7 @@ def comparison_tables(result, fmt='markdown'):
 
     Parameters
     ----------
-    result : `~galseg.train.EvaluationResult`
+    result : `~galseg.evaluation.EvaluationResult`
         The evaluation of several methods on the same scenes.
     fmt : {'markdown', 'rst'}, optional
         Markdown (for notes and terminals) or reStructuredText simple
@@ -74,7 +74,7 @@ def comparison_tables(result, fmt='markdown'):
     -------
     text : str
         Three tables: the detection, counting and flux metrics per
-        method (see `~galseg.train.metrics.EvaluationAccumulator`), the
+        method (see `~galseg.evaluation.metrics.EvaluationAccumulator`), the
         pair recovery by separation with matches by position and at
         IoU >= 0.5, and the total-flux error on the sources every
         method found.

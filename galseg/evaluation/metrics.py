@@ -108,7 +108,7 @@ def mask_iou(pred_masks, true_masks):
     Examples
     --------
     >>> import numpy as np
-    >>> from galseg.train.metrics import mask_iou
+    >>> from galseg.evaluation.metrics import mask_iou
     >>> truth = np.zeros((1, 4, 4), dtype=bool)
     >>> truth[0, :2] = True
     >>> pred = np.zeros((1, 4, 4), dtype=bool)
@@ -174,7 +174,7 @@ def match_instances(iou, scores, iou_threshold=0.5):
     Examples
     --------
     >>> import numpy as np
-    >>> from galseg.train.metrics import match_instances
+    >>> from galseg.evaluation.metrics import match_instances
     >>> iou = np.array([[0.8, 0.3], [0.9, 0.1]])
     >>> match_instances(iou, scores=[0.5, 0.9])
     (array([-1,  0]), array([ 1, -1]))
@@ -233,7 +233,7 @@ def average_precision(scores, is_true_positive, n_true):
 
     Examples
     --------
-    >>> from galseg.train.metrics import average_precision
+    >>> from galseg.evaluation.metrics import average_precision
     >>> average_precision([0.9, 0.8], [True, False], n_true=1)
     1.0
     >>> average_precision([0.9, 0.8], [False, True], n_true=1)
@@ -296,7 +296,7 @@ def match_detections(positions, scores, true_positions, max_distance):
 
     Examples
     --------
-    >>> from galseg.train.metrics import match_detections
+    >>> from galseg.evaluation.metrics import match_detections
     >>> match_detections([[0, 0], [0.5, 0], [10, 0]], [0.9, 0.8, 0.7],
     ...                  [[0.2, 0], [9, 0]], max_distance=2)
     (array([ 0, -1,  1]), array([0, 2]))
@@ -344,7 +344,7 @@ def close_pairs(positions, max_separation):
 
     Examples
     --------
-    >>> from galseg.train.metrics import close_pairs
+    >>> from galseg.evaluation.metrics import close_pairs
     >>> close_pairs([[0, 0], [3, 4], [30, 0]], max_separation=10)
     (array([0]), array([1]), array([5.]))
     """
@@ -868,7 +868,7 @@ def evaluate_instances(pred_masks, pred_scores, true_masks, *,
     Examples
     --------
     >>> import numpy as np
-    >>> from galseg.train.metrics import evaluate_instances
+    >>> from galseg.evaluation.metrics import evaluate_instances
     >>> truth = np.zeros((2, 8, 8), dtype=bool)
     >>> truth[0, :4, :4] = True
     >>> truth[1, 4:, 4:] = True

@@ -2,7 +2,7 @@
 Classical deblenders to compare galseg with: photutils and SEP.
 
 Both run on the same detection image, the inverse-variance weighted
-mean of the bands, and return what `galseg.train.evaluate` needs of a
+mean of the bands, and return what `galseg.evaluation.evaluate` needs of a
 method: instance masks, a score per source and the flux of each source
 in each band.  All the detection and deblending work is done by
 photutils or SEP with their documented default settings; nothing here
@@ -113,7 +113,7 @@ def detection_image(image, noise):
     Examples
     --------
     >>> import numpy as np
-    >>> from galseg.train.baselines import detection_image
+    >>> from galseg.evaluation.baselines import detection_image
     >>> image = np.stack([np.full((2, 2), 1.0), np.full((2, 2), 3.0)])
     >>> detection, noise = detection_image(image, noise=[1.0, 1.0])
     >>> float(detection[0, 0]), float(noise[0, 0])

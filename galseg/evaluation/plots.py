@@ -28,7 +28,7 @@ def plot_separation_curves(result, path=None, overwrite=False):
 
     Parameters
     ----------
-    result : `~galseg.train.EvaluationResult`
+    result : `~galseg.evaluation.EvaluationResult`
         The evaluation.
     path : str or `~pathlib.Path`, optional
         The PNG file to write.
@@ -94,7 +94,7 @@ def label_image(masks):
     Examples
     --------
     >>> import numpy as np
-    >>> from galseg.train.plots import label_image
+    >>> from galseg.evaluation.plots import label_image
     >>> masks = np.zeros((2, 1, 3), dtype=bool)
     >>> masks[0, 0, :2] = True
     >>> masks[1, 0, 1:] = True
@@ -139,7 +139,7 @@ def plot_gallery(examples, path=None, overwrite=False):
         ``(ny, nx)``), ``truth`` (true masks, bool ``(m, ny, nx)``),
         ``predictions`` (a dict of masks by method name) and optionally
         ``index`` (shown in the title), e.g., the ``examples`` of an
-        `~galseg.train.EvaluationResult`.
+        `~galseg.evaluation.EvaluationResult`.
     path : str or `~pathlib.Path`, optional
         The PNG file to write.
     overwrite : bool, optional

@@ -3,7 +3,7 @@ Evaluate deblenders on simulated scenes with known truth.
 
 `evaluate` runs each method (galseg, photutils, SEP, or any callable
 that returns instance masks) on the same scenes, scores it with
-`~galseg.train.metrics.EvaluationAccumulator` against the true source
+`~galseg.evaluation.metrics.EvaluationAccumulator` against the true source
 footprints, and returns one table with one row per method.
 """
 
@@ -18,6 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..utils import atomic_output, check_writable
+from ..validation import check_int
 from .baselines import Prediction
 from .metrics import (COCO_IOU_THRESHOLDS, DEFAULT_SEPARATION_BINS,
                       EvaluationAccumulator, _validate_bins)
@@ -43,7 +44,7 @@ class EvaluationResult:
     separation_bins : `~numpy.ndarray`
         The separation bin edges, in units of the PSF FWHM.
     summaries : dict
-        The full `~galseg.train.metrics.EvaluationAccumulator.summary`
+        The full `~galseg.evaluation.metrics.EvaluationAccumulator.summary`
         of each method, by method name.
     examples : list of dict
         The gallery scenes: ``image``, ``truth`` (true masks),
@@ -142,12 +143,12 @@ def scene_truth(scene):
 
 def photutils_predictor(**kwargs):
     """
-    Make a predictor that runs `~galseg.train.photutils_deblend`.
+    Make a predictor that runs `~galseg.evaluation.photutils_deblend`.
 
     Parameters
     ----------
     **kwargs
-        Passed to `~galseg.train.photutils_deblend`; the noise is the
+        Passed to `~galseg.evaluation.photutils_deblend`; the noise is the
         scene's ``noise_sigma`` and the kernel FWHM its ``psf_fwhm``.
 
     Returns
@@ -166,12 +167,12 @@ def photutils_predictor(**kwargs):
 
 def sep_predictor(**kwargs):
     """
-    Make a predictor that runs `~galseg.train.sep_deblend`.
+    Make a predictor that runs `~galseg.evaluation.sep_deblend`.
 
     Parameters
     ----------
     **kwargs
-        Passed to `~galseg.train.sep_deblend`; the noise is the scene's
+        Passed to `~galseg.evaluation.sep_deblend`; the noise is the scene's
         ``noise_sigma``.
 
     Returns
@@ -327,12 +328,7 @@ def _validate_methods(methods):
 def _validate_max_scenes(max_scenes):
     if max_scenes is None:
         return None
-    if (isinstance(max_scenes, bool)
-            or not isinstance(max_scenes, (int, np.integer))
-            or max_scenes < 1):
-        msg = f'max_scenes must be a positive integer; got {max_scenes!r}'
-        raise ValueError(msg)
-    return int(max_scenes)
+    return check_int('max_scenes', max_scenes, minimum=1)
 
 
 def _unpack_prediction(name, prediction):
@@ -444,7 +440,7 @@ def evaluate(dataset, methods, plots_dir=None, max_scenes=None,
     Every method runs on the same scenes; its instance masks are
     matched to the footprints of the true sources (those with
     ``has_footprint``) as described in
-    `~galseg.train.metrics.EvaluationAccumulator`.  Scenes where a
+    `~galseg.evaluation.metrics.EvaluationAccumulator`.  Scenes where a
     method finds nothing count (all their sources are missed).
 
     Parameters
@@ -463,8 +459,8 @@ def evaluate(dataset, methods, plots_dir=None, max_scenes=None,
         `default_methods`.
     plots_dir : str or `~pathlib.Path`, optional
         If given, write ``separation.png`` (AP and pair recovery against
-        separation, see `~galseg.train.plot_separation_curves`) and
-        ``gallery.png`` (see `~galseg.train.plot_gallery`) there.
+        separation, see `~galseg.evaluation.plot_separation_curves`) and
+        ``gallery.png`` (see `~galseg.evaluation.plot_gallery`) there.
     max_scenes : int, optional
         Evaluate only the first ``max_scenes`` scenes.
     progress : bool, optional
@@ -488,7 +484,7 @@ def evaluate(dataset, methods, plots_dir=None, max_scenes=None,
         ``over_count``, ``under_count``, ``fragments``, ``spurious``,
         ``total_flux_error``, ``total_flux_error_blended``,
         ``segment_flux_error`` and ``segment_flux_error_blended`` (see
-        `~galseg.train.metrics.EvaluationAccumulator`),
+        `~galseg.evaluation.metrics.EvaluationAccumulator`),
         ``recovery_<lo>-<hi>`` (pair recovery per separation bin, at
         IoU >= 0.5), ``det_recovery_<lo>-<hi>`` (the same, matched by
         position), ``AP_<lo>-<hi>`` (AP per bin of nearest-neighbour
