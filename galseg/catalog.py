@@ -16,7 +16,7 @@ from .result import DeblendResult
 from .segmentation import (_region, flux_shares, kron_fluxes,
                            segment_labels)
 
-__all__ = ['build_result', 'CLASS_NAMES']
+__all__ = ['build_result', 'empty_catalog', 'CLASS_NAMES']
 
 #: catalog ``classification`` of each class id of the model
 CLASS_NAMES = {1: 'galaxy', 2: 'star'}
@@ -116,6 +116,45 @@ def _bounding_box(bbox):
 
     y0, x0, y1, x1 = bbox
     return BoundingBox(ixmin=x0, ixmax=x1, iymin=y0, iymax=y1)
+
+
+def empty_catalog(image):
+    """
+    A catalog of no sources, with the columns of one that has sources.
+
+    Catalogs of many images then stack, whether or not sources were
+    found in each.
+
+    Parameters
+    ----------
+    image : `types.SimpleNamespace`
+        The input, as `galseg.inputs.unpack_input` returns it: the number
+        of bands, the unit, and whether there are an error and a WCS
+        decide the columns.
+
+    Returns
+    -------
+    catalog : `~astropy.table.QTable`
+        No rows; the columns, units and descriptions of `build_result`'s
+        catalog.
+    """
+    from types import SimpleNamespace
+
+    from .tiling import Detection
+
+    n_bands = image.data.shape[0]
+    data = np.zeros((n_bands, 5, 5))
+    data[:, 1:4, 1:4] = 1.0
+    mask = np.zeros((5, 5), dtype=np.float32)
+    mask[1:4, 1:4] = 1.0
+    source = Detection(box=np.array([0.0, 0.0, 5.0, 5.0]), score=1.0,
+                       class_id=1, mask=mask, bbox=(0, 0, 5, 5))
+    stand_in = SimpleNamespace(
+        data=data, bad=np.zeros(data.shape, dtype=bool),
+        error=None if image.error is None else np.ones(data.shape),
+        background=None, wcs=image.wcs, unit=image.unit)
+    result = build_result([source], stand_in, 0.0, 0.5, 0, 1)
+    return result.catalog[:0]
 
 
 def _blends(detections, shape, mask_threshold):

@@ -9,9 +9,10 @@ import heavy dependencies (TensorFlow, GalSim) only inside ``run``, so
 
 import argparse
 import importlib
+import os
 import sys
 
-__all__ = ['main', 'build_parser']
+__all__ = ['main', 'build_parser', 'CommandError', 'UsageError']
 
 #: subcommand name -> module implementing it
 SUBCOMMANDS = {
@@ -25,6 +26,11 @@ SUBCOMMANDS = {
 
 class CommandError(Exception):
     """An error to report to the user as one line, without a traceback."""
+
+
+class UsageError(CommandError):
+    """Options that do not go together: reported as one line, exit code 2
+    (as argparse's own usage errors)."""
 
 
 def build_parser():
@@ -42,6 +48,8 @@ def build_parser():
         description='Deblend overlapping galaxies with Mask R-CNN.')
     parser.add_argument('--version', action='version',
                         version=f'galseg {__version__}')
+    parser.add_argument('--verbose', action='store_true',
+                        help="show TensorFlow's log messages")
     subparsers = parser.add_subparsers(dest='command', metavar='COMMAND')
     for name, module_name in SUBCOMMANDS.items():
         try:
@@ -53,9 +61,46 @@ def build_parser():
         sub = subparsers.add_parser(
             name, help=module.DESCRIPTION, description=module.DESCRIPTION,
             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        sub.add_argument('--verbose', action='store_true',
+                         default=argparse.SUPPRESS,
+                         help="show TensorFlow's log messages")
         module.add_arguments(sub)
         sub.set_defaults(run=module.run)
     return parser
+
+
+#: subcommands that run the network (and so import TensorFlow)
+_NETWORK_COMMANDS = ('deblend', 'train', 'evaluate', 'demo')
+
+
+def _quiet_tensorflow(argv):
+    """
+    Keep TensorFlow's start-up and graph-optimiser logs off stderr.
+
+    ``TF_CPP_MIN_LOG_LEVEL`` silences the logs of a running TensorFlow,
+    but the lines its libraries print while they load (CUDA probing)
+    ignore it: TensorFlow is imported once here, with the process's
+    stderr sent to the null device meanwhile.
+    """
+    import logging
+
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+    logging.getLogger('tensorflow').setLevel(logging.ERROR)
+    logging.getLogger('absl').setLevel(logging.ERROR)
+    if not set(argv) & set(_NETWORK_COMMANDS) or 'tensorflow' in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, 'w') as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                import tensorflow  # noqa: F401
+            except ImportError:
+                pass  # reported where it is needed
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def main(argv=None):
@@ -73,6 +118,9 @@ def main(argv=None):
         The exit status: 0 on success, 1 on a reported error, 2 on a
         usage error.
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if '--verbose' not in argv:
+        _quiet_tensorflow(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, 'run', None) is None:
@@ -80,6 +128,9 @@ def main(argv=None):
         return 2
     try:
         return args.run(args) or 0
+    except UsageError as exc:
+        print(f'galseg {args.command}: error: {exc}', file=sys.stderr)
+        return 2
     except (CommandError, ValueError, TypeError, FileExistsError,
             FileNotFoundError) as exc:
         print(f'galseg {args.command}: error: {exc}', file=sys.stderr)

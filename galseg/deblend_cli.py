@@ -88,7 +88,7 @@ def add_arguments(parser):
 
 def run(args):
     """Run ``galseg deblend``; return the exit status."""
-    from .cli import CommandError
+    from .cli import CommandError, UsageError
 
     hdu = _parse_hdu(args.hdu)
     settings = {'score_threshold': args.score_threshold,
@@ -106,14 +106,14 @@ def run(args):
         if len(args.images) > 1:
             msg = ('several images need --outdir DIR (--segmentation, '
                    '--catalog and --plot name the outputs of one image)')
-            raise CommandError(msg)
+            raise UsageError(msg)
         if all(path is None for path in single):
             msg = ('nothing to write: give --segmentation and/or --catalog '
                    '(and --plot), or --outdir DIR')
-            raise CommandError(msg)
+            raise UsageError(msg)
         if args.plots or args.scheduler is not None:
             msg = '--plots and --scheduler go with --outdir'
-            raise CommandError(msg)
+            raise UsageError(msg)
         outputs = {'segmentation': args.segmentation,
                    'catalog': args.catalog, 'plot': args.plot}
         # Fail before the (slow) model loading when an output is in the
@@ -130,10 +130,10 @@ def run(args):
     if any(path is not None for path in single):
         msg = ('--segmentation, --catalog and --plot name the outputs of one '
                'image; with --outdir the names are made from the images')
-        raise CommandError(msg)
+        raise UsageError(msg)
     if args.workers < 1:
-        msg = f'--workers must be a positive integer, got {args.workers}'
-        raise CommandError(msg)
+        msg = f'--workers must be an integer >= 1, got {args.workers}'
+        raise UsageError(msg)
     jobs = _outdir_jobs(args.images, Path(args.outdir), args.plots)
     # Check the model and the settings once, before any image.
     deblender = _make_deblender(args.model, settings)
@@ -167,7 +167,7 @@ def _parse_hdu(hdu):
 def _read(image, hdu):
     """Read a FITS image, reporting unreadable files as one line."""
     from .cli import CommandError
-    from .deblender import read_fits_image
+    from .inputs import read_fits_image
 
     try:
         return read_fits_image(image, hdu=hdu)
@@ -296,7 +296,7 @@ def deblend_file(image, outputs, deblender, hdu=None, overwrite=False,
     """
     from photutils.utils import NoDetectionsWarning
 
-    from .deblender import read_fits_image
+    from .inputs import read_fits_image
 
     _check_outputs(outputs, overwrite)
     if nddata is None:
@@ -309,7 +309,7 @@ def deblend_file(image, outputs, deblender, hdu=None, overwrite=False,
         _write_segmentation(outputs['segmentation'], result, shape,
                             nddata.wcs, deblender, overwrite)
     if outputs.get('catalog') is not None:
-        _write_catalog(outputs['catalog'], result, overwrite)
+        _write_catalog(outputs['catalog'], result, nddata, overwrite)
     if outputs.get('plot') is not None:
         _write_plot(outputs['plot'], result, image, overwrite)
     return 0 if result is None else result.n_sources
@@ -338,15 +338,13 @@ def _write_segmentation(path, result, shape, wcs, deblender, overwrite):
         fits.PrimaryHDU(labels, header=header).writeto(tmp, overwrite=True)
 
 
-def _write_catalog(path, result, overwrite):
-    from astropy.table import QTable
-
+def _write_catalog(path, result, nddata, overwrite):
+    from .catalog import empty_catalog
+    from .inputs import unpack_input
     from .utils import atomic_output
 
-    if result is None:
-        catalog = QTable(names=('label', 'x_centroid', 'y_centroid', 'score',
-                                'blend_id', 'n_blend'),
-                         dtype=(int, float, float, float, int, int))
+    if result is None:  # the columns of a catalog with sources
+        catalog = empty_catalog(unpack_input(nddata))
     else:
         catalog = result.catalog
     with atomic_output(path, overwrite) as tmp:

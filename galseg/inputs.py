@@ -42,7 +42,8 @@ def read_fits_image(path, hdu=None):
     FileNotFoundError
         If the file does not exist.
     ValueError
-        If the HDU holds no image or the file has none.
+        If the file is not a readable FITS file, or the HDU holds no
+        image or the file has none.
     """
     from astropy import units as u
     from astropy.io import fits
@@ -53,7 +54,12 @@ def read_fits_image(path, hdu=None):
     if not path.is_file():
         msg = f'{path} does not exist'
         raise FileNotFoundError(msg)
-    with fits.open(path, memmap=False) as hdul:
+    try:
+        hdul = fits.open(path, memmap=False)
+    except OSError as exc:
+        msg = f'{path} is not a readable FITS file ({_first_sentence(exc)})'
+        raise ValueError(msg) from None
+    with hdul:
         if hdu is None:
             for candidate in hdul:
                 if candidate.is_image and candidate.data is not None \
@@ -83,6 +89,11 @@ def read_fits_image(path, hdu=None):
         if isinstance(unit, u.UnrecognizedUnit):
             unit = None
     return NDData(data, wcs=wcs, unit=unit, meta=header)
+
+
+def _first_sentence(exc):
+    """The first sentence of an error message, without hints."""
+    return str(exc).split('.')[0].strip() or type(exc).__name__
 
 
 def unpack_input(data, mask=None, error=None, background=None, wcs=None):

@@ -362,7 +362,9 @@ class MaskRCNN(keras.Model):
             Images normalised with `galseg.normalize_image`, where
             ``size`` is ``config.image_size``.
         batch_size : int, optional
-            Images per forward pass.
+            Images per forward pass at most.  A shorter batch (the last
+            one, or fewer images than this) is padded only to the next
+            power of two: one image costs one image's pass.
 
         Returns
         -------
@@ -389,9 +391,10 @@ class MaskRCNN(keras.Model):
         for start in range(0, len(images), batch_size):
             batch = images[start:start + batch_size]
             n_real = len(batch)
-            if n_real < batch_size:  # pad: one traced shape for all batches
+            padded = _padded_batch_size(n_real, batch_size)
+            if n_real < padded:  # a few traced shapes, not one per size
                 batch = np.concatenate([batch, np.zeros(
-                    (batch_size - n_real, *batch.shape[1:]), np.float32)])
+                    (padded - n_real, *batch.shape[1:]), np.float32)])
             output = {key: value.numpy() for key, value in
                       self._detect_function(tf.constant(batch)).items()}
             first = 0
@@ -422,6 +425,16 @@ class MaskRCNN(keras.Model):
                    'galseg.normalize_image first')
             raise ValueError(msg)
         return images.astype(np.float32, copy=False)
+
+
+def _padded_batch_size(n_images, batch_size):
+    """
+    The batch size that ``n_images`` images are padded to.
+
+    The next power of two, at most ``batch_size``: one image runs as a
+    batch of one, and the network is traced for a few batch sizes only.
+    """
+    return min(batch_size, 1 << max(n_images - 1, 0).bit_length())
 
 
 def paste_masks(masks, boxes, height, width):

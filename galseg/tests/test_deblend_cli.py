@@ -114,7 +114,14 @@ def test_hdu_and_noise_only(tmp_path, tiny_model_dir, capsys):
     assert main(base + ['--hdu', '2', '--catalog', str(tmp_path / 'c.ecsv'),
                         '--segmentation', str(tmp_path / 'c.fits')]) == 0
     assert 'no sources found' in capsys.readouterr().out
-    assert len(QTable.read(tmp_path / 'c.ecsv')) == 0
+    empty = QTable.read(tmp_path / 'c.ecsv')
+    assert len(empty) == 0
+    # catalogs of many images stack: the same columns and units
+    full = QTable.read(tmp_path / 'a.ecsv')
+    assert empty.colnames == full.colnames
+    for name in full.colnames:
+        assert getattr(empty[name], 'unit', None) == getattr(full[name],
+                                                             'unit', None)
     assert not fits.getdata(tmp_path / 'c.fits').any()
     assert main(base + ['--hdu', '7', '--catalog',
                         str(tmp_path / 'd.ecsv')]) == 1
@@ -173,16 +180,17 @@ def test_distributed_scheduler(image_file, tmp_path, tiny_model_dir):
     ([], 'nothing to write'),
     (['--catalog', 'c.ecsv', '--plots'], '--plots and --scheduler go with '
      '--outdir'),
-    (['--outdir', 'x', '--workers', '0'], '--workers must be a positive'),
+    (['--outdir', 'x', '--workers', '0'], '--workers must be an integer'),
 ])
 def test_argument_errors(image_file, extra, message, capsys):
-    assert main(['deblend', str(image_file)] + extra) == 1
+    """Options that do not go together: one line, exit status 2."""
+    assert main(['deblend', str(image_file)] + extra) == 2
     assert message in capsys.readouterr().err
 
 
 def test_several_images_need_outdir(image_file, capsys):
     assert main(['deblend', str(image_file), str(image_file), '--catalog',
-                 'c.ecsv']) == 1
+                 'c.ecsv']) == 2
     assert 'several images need --outdir' in capsys.readouterr().err
 
 
@@ -207,6 +215,38 @@ def test_missing_image(tmp_path, tiny_model_dir, capsys):
                  str(tiny_model_dir), '--catalog',
                  str(tmp_path / 'c.ecsv')]) == 1
     assert 'nope.fits does not exist' in capsys.readouterr().err
+
+
+def test_text_file_named_fits(tmp_path, tiny_model_dir, capsys):
+    path = tmp_path / 'notes.fits'
+    path.write_text('not a FITS file')
+    assert main(['deblend', str(path), '--model', str(tiny_model_dir),
+                 '--catalog', str(tmp_path / 'c.ecsv')]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert 'notes.fits is not a readable FITS file' in err[0]
+    assert 'ignore_missing_simple' not in err[0]
+
+
+def test_cli_prints_only_its_own_lines(image_file, tmp_path):
+    """No TensorFlow start-up or optimiser log unless --verbose."""
+    import os
+    import subprocess
+    import sys
+
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith('TF_')}
+    catalog = tmp_path / 'cat.ecsv'
+    done = subprocess.run(
+        [sys.executable, '-c', 'import sys; from galseg.cli import main; '
+         'sys.exit(main())', 'deblend', str(image_file), '--catalog',
+         str(catalog)], capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ''
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f'{image_file}: ')
+    assert lines[0].endswith(f' -> {catalog}')
 
 
 def test_help_lists_options(capsys):

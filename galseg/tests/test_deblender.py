@@ -344,6 +344,28 @@ def test_progress_bar(tiny_model_dir, pair_image, capsys):
     assert 'galseg deblend' in capsys.readouterr().err
 
 
+def test_one_stamp_is_one_network_pass(tiny_model_dir, pair_image):
+    """A stamp of the model's size runs the network on one image, not on
+    a batch padded to ``batch_size``."""
+    deblender = MaskRCNNDeblender(tiny_model_dir, batch_size=8)
+    batches = []
+    deblender(pair_image)  # traces the network
+    network = deblender.model._detect_function
+
+    def counting(images):
+        batches.append(int(images.shape[0]))
+        return network(images)
+
+    deblender.model._detect_function = counting
+    deblender(pair_image)
+    assert batches == [1]
+    wide = np.tile(pair_image, (1, 3))
+    n_tiles = len(make_tiles(wide.shape, 64, deblender.tile_overlap))
+    deblender(wide)
+    assert 2 < n_tiles <= 4
+    assert batches[1:] == [4]  # padded to a power of two only
+
+
 # --- units, NDData, WCS, errors, masks --------------------------------------
 
 def test_quantity_gives_fluxes_in_its_unit(deblender, pair_image):
