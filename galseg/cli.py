@@ -135,6 +135,10 @@ def main(argv=None):
             FileNotFoundError) as exc:
         print(f'galseg {args.command}: error: {exc}', file=sys.stderr)
         return 1
+    except ModuleNotFoundError as exc:  # an optional dependency
+        print(f'galseg {args.command}: error: {exc.msg}; install it with '
+              f'pip install {exc.name}', file=sys.stderr)
+        return 1
 
 
 if __name__ == '__main__':

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from ..utils import atomic_output, check_writable
 
-__all__ = ['save_model', 'load_model', 'CONFIG_FILE', 'WEIGHTS_FILE',
-           'MODEL_CARD_FILE']
+__all__ = ['save_model', 'load_model', 'file_sha256', 'CONFIG_FILE',
+           'WEIGHTS_FILE', 'MODEL_CARD_FILE']
 
 CONFIG_FILE = 'config.json'
 WEIGHTS_FILE = 'model.weights.h5'
@@ -23,7 +23,9 @@ def save_model(model, directory, model_card=None, overwrite=False):
     directory : str or `~pathlib.Path`
         Created if needed.
     model_card : dict, optional
-        How the model was made; written as ``model_card.json``.
+        How the model was made; written as ``model_card.json``, with the
+        name and SHA-256 checksum of the weights file added
+        (``weights_file``, ``weights_sha256``).
     overwrite : bool, optional
         Whether existing files may be replaced.
 
@@ -43,11 +45,25 @@ def save_model(model, directory, model_card=None, overwrite=False):
         weights_tmp = tmp.with_name(tmp.name + '.weights.h5')
         _weights_only(model).save_weights(weights_tmp)
         weights_tmp.replace(tmp)
+        weights_sha256 = file_sha256(tmp)
     with atomic_output(directory / CONFIG_FILE, overwrite) as tmp:
         tmp.write_text(model.config.to_json())
     if model_card is not None:
+        model_card = {**model_card, 'weights_file': WEIGHTS_FILE,
+                      'weights_sha256': weights_sha256}
         with atomic_output(directory / MODEL_CARD_FILE, overwrite) as tmp:
             tmp.write_text(json.dumps(model_card, indent=2, default=str))
+
+
+def file_sha256(path):
+    """The SHA-256 checksum of a file, as a hex string."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, 'rb') as stream:
+        for block in iter(lambda: stream.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _weights_only(model):

@@ -50,6 +50,31 @@ def test_model_card_records_the_recipe():
     assert card['model'] == card['init_model_card']['model']
 
 
+def _absolute_paths(value):
+    """Every absolute path in a model card (strings and command lines)."""
+    import os
+
+    if isinstance(value, dict):
+        return [path for item in value.values()
+                for path in _absolute_paths(item)]
+    if isinstance(value, list):
+        return [path for item in value for path in _absolute_paths(item)]
+    if isinstance(value, str):
+        return [word for word in value.split() if os.path.isabs(word)]
+    return []
+
+
+def test_model_card_is_portable_and_matches_the_weights():
+    """No path of the machine it was trained on; the checksum of the
+    weights file it describes."""
+    from galseg.engine.io import file_sha256
+
+    card = json.loads((DEFAULT_MODEL_DIR / 'model_card.json').read_text())
+    assert _absolute_paths(card) == []
+    assert card['weights_sha256'] == file_sha256(
+        DEFAULT_MODEL_DIR / card['weights_file'])
+
+
 def test_separates_a_simulated_pair(deblender):
     """The two most confident detections are the two galaxies."""
     from galseg.simulate import SimulationConfig, simulate_scene

@@ -68,6 +68,17 @@ def test_export_and_model_card(finished_run):
     assert card['data'][0]['seed'] == 11
     assert card['wall_time_s'] > 0
     assert set(card['evaluation']['methods']) >= {'galseg', 'photutils'}
+    # portable and verifiable: relative paths, the weights' checksum and
+    # the versions of what made the model and its data
+    import os
+
+    from galseg.engine.io import file_sha256
+
+    assert not os.path.isabs(card['data'][0]['path'])
+    assert card['weights_sha256'] == file_sha256(model_dir
+                                                 / 'model.weights.h5')
+    for name in ('tensorflow', 'keras', 'galsim', 'surveycodex'):
+        assert card['versions'][name]
 
 
 def test_final_evaluation_table(finished_run):

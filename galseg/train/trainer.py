@@ -369,8 +369,9 @@ def _model_card(run_dir, config, model_config, data_info, state,
     card = {
         'name': run_dir.name,
         'galseg_version': __version__,
-        'tensorflow_version': tf.__version__,
-        'keras_version': keras.__version__,
+        'galseg_git_commit': _git_commit(),
+        'versions': _versions(keras.__version__, tf.__version__),
+        'paths': 'relative to the directory the commands ran in',
         'commands': state['commands'],
         'training': config.to_dict(),
         'model': model_config.to_dict(),
@@ -381,7 +382,9 @@ def _model_card(run_dir, config, model_config, data_info, state,
         'wall_time_s': round(state['wall_time'], 1),
         'sessions': state['sessions'],
     }
+    card = _relative_paths(card, Path.cwd())
     if config.init_model:
+        # the card of the model it started from, as that card was written
         card['init_model_card'] = _init_model_card(config.init_model)
         card['init_fresh_layers'] = state.get('init_fresh_layers', [])
     if evaluation is not None:
@@ -456,6 +459,64 @@ def _init_model_dir(init_model):
     """The model directory of ``init_model`` (a model or a run)."""
     init = Path(init_model)
     return init / 'model' if (init / 'model').is_dir() else init
+
+
+def _versions(keras_version, tensorflow_version):
+    """Versions of the libraries that made the model and its data."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {'tensorflow': tensorflow_version, 'keras': keras_version}
+    for name in ('galsim', 'surveycodex', 'numpy', 'astropy', 'photutils'):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def _git_commit():
+    """The commit of galseg's source checkout, with ``-dirty`` when it
+    has uncommitted changes; `None` outside a git checkout."""
+    import subprocess
+
+    source = Path(__file__).resolve().parents[2]
+    if not (source / '.git').exists():
+        return None
+    try:
+        commit = subprocess.run(
+            ['git', 'describe', '--always', '--dirty', '--abbrev=12'],
+            cwd=source, capture_output=True, text=True, check=True,
+            timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit or None
+
+
+def _relative_paths(value, base):
+    """
+    ``value`` (nested dicts, lists and strings) with every absolute path
+    written relative to ``base``, also inside command lines.
+    """
+    import os
+    import shlex
+
+    if isinstance(value, dict):
+        return {key: _relative_paths(item, base)
+                for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_relative_paths(item, base) for item in value]
+    if not isinstance(value, str):
+        return value
+    if os.path.isabs(value):
+        return os.path.relpath(value, base)
+    if ' ' in value and os.sep in value:  # a command line
+        try:
+            words = shlex.split(value)
+        except ValueError:
+            return value
+        return shlex.join(os.path.relpath(word, base)
+                          if os.path.isabs(word) else word for word in words)
+    return value
 
 
 def _init_model_card(init_model):
