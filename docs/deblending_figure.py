@@ -139,8 +139,8 @@ def _show_blend(figure, result, data, n_panels=6):
     from astropy.visualization import simple_norm
 
     catalog = result.catalog
-    blend = catalog['blend_id'][np.argmax(catalog['n_blend'])]
-    members = np.flatnonzero(catalog['blend_id'] == blend)[:n_panels - 1]
+    blend = catalog['parent'][np.argmax(catalog['n_children'])]
+    members = np.flatnonzero(catalog['parent'] == blend)[:n_panels - 1]
     bboxes = [result.deblended_bboxes[index] for index in members]
     y0 = max(min(b.iymin for b in bboxes) - 3, 0)
     y1 = min(max(b.iymax for b in bboxes) + 3, data.shape[0])

@@ -16,14 +16,24 @@ from .result import DeblendResult
 from .segmentation import (_region, flux_shares, kron_fluxes,
                            segment_labels)
 
-__all__ = ['build_result', 'empty_catalog', 'CLASS_NAMES']
+__all__ = ['build_result', 'empty_catalog', 'CLASS_NAMES', 'FLAGS']
 
 #: catalog ``classification`` of each class id of the model
 CLASS_NAMES = {1: 'galaxy', 2: 'star'}
 
+#: bits of the catalog's ``flags`` column: ``blended`` (the source has
+#: neighbours in its parent), ``edge`` (its segment touches the image
+#: edge), ``tile_seam`` (its segment crosses a seam between tiles, where
+#: detections of two tiles were merged), ``masked`` (masked or
+#: non-finite pixels touch its segment), ``flux_unreliable`` (no Kron
+#: aperture could be made, so ``deblended_flux`` is the sum of its
+#: deblended image, or that flux is not positive and finite).
+FLAGS = {'blended': 1, 'edge': 2, 'tile_seam': 4, 'masked': 8,
+         'flux_unreliable': 16}
+
 
 def build_result(detections, image, background, mask_threshold,
-                 flux_dilation, n_pixels):
+                 flux_dilation, n_pixels, seams=()):
     """
     Segment, measure and deblend the sources and collect the result.
 
@@ -38,6 +48,11 @@ def build_result(detections, image, background, mask_threshold,
         before any flux is measured.
     mask_threshold, flux_dilation, n_pixels
         As `~galseg.MaskRCNNDeblender` takes them.
+    seams : sequence of (str, float), optional
+        The tile seams: ``('x', position)`` for a seam along a column
+        edge at that x (pixel-edge coordinates), ``('y', position)`` for
+        one along a row edge; a source whose segment crosses one is
+        flagged (`FLAGS`).
 
     Returns
     -------
@@ -45,6 +60,7 @@ def build_result(detections, image, background, mask_threshold,
         `None` when no detection keeps a segment of at least
         ``n_pixels`` pixels.
     """
+    from astropy import units as u
     from photutils.segmentation import SegmentationImage
 
     bad = image.bad.any(axis=0)
@@ -54,7 +70,7 @@ def build_result(detections, image, background, mask_threshold,
     detections = [detections[i] for i in keep]
 
     subtracted = image.data - background
-    blend_id, n_blend = _blends(detections, bad.shape, mask_threshold)
+    parent, n_children = _parents(detections, bad.shape, mask_threshold)
     segm = SegmentationImage(labels)
     source_catalog = _source_catalog(segm, subtracted, bad, image)
     apertures = source_catalog.kron_aperture
@@ -66,34 +82,43 @@ def build_result(detections, image, background, mask_threshold,
                               source_catalog.segment_flux)]
     shares = flux_shares(detections, labels, bad, mask_threshold,
                          flux_dilation, profiles)
-    deblended_images, deblended_flux, deblended_bboxes = kron_fluxes(
-        apertures, shares, subtracted, labels)
+    deblended_images, deblended_flux, deblended_bboxes, flux_errors = \
+        kron_fluxes(apertures, shares, subtracted, labels, image.error)
 
     catalog = _catalog_table(source_catalog, image)
-    catalog['score'] = np.array([det.score for det in detections])
-    flux = deblended_flux if deblended_flux.shape[1] > 1 \
-        else deblended_flux[:, 0]
-    catalog['deblended_flux'] = (flux if image.unit is None
-                                 else flux * image.unit)
-    catalog['blend_id'] = blend_id
-    catalog['n_blend'] = n_blend
+    _add_column(catalog, 'score', [det.score for det in detections],
+                'detection confidence: the probability of being a source')
     class_id = np.array([det.class_id for det in detections], dtype=int)
-    catalog['classification'] = np.array(
-        [CLASS_NAMES.get(value, f'class {value}') for value in class_id],
-        dtype=str)
-    catalog['class_score'] = np.array(
-        [det.class_score for det in detections], dtype=float)
-    catalog['score'].info.description = (
-        'detection confidence: the probability of being a source')
-    catalog['classification'].info.description = "'galaxy' or 'star'"
-    catalog['class_score'].info.description = (
-        'probability of the classification, given that it is a source')
-    catalog['deblended_flux'].info.description = (
-        'total flux: the Kron flux of the deblended image (the data times '
-        'the source\'s share of each pixel)')
-    catalog['blend_id'].info.description = 'label of the blend (group of '\
-        'sources whose masks overlap or touch)'
-    catalog['n_blend'].info.description = 'number of sources in the blend'
+    _add_column(catalog, 'classification',
+                np.array([CLASS_NAMES.get(value, f'class {value}')
+                          for value in class_id], dtype=str),
+                "'galaxy' or 'star'")
+    _add_column(catalog, 'class_score',
+                np.array([det.class_score for det in detections],
+                         dtype=float),
+                'probability of the classification, given that it is a '
+                'source')
+    _add_column(catalog, 'deblended_flux', _per_band(deblended_flux),
+                'total flux: the Kron flux of the deblended image (the data '
+                "times the source's share of each pixel)", image.unit)
+    if flux_errors is not None:
+        _add_column(catalog, 'deblended_flux_err', _per_band(flux_errors),
+                    'error of deblended_flux, from the data errors times '
+                    "the source's share of each pixel", image.unit)
+    _add_column(catalog, 'parent', parent,
+                'label of the parent: the connected group of sources whose '
+                'masks overlap or touch (see '
+                'DeblendResult.parent_segmentation_image)')
+    _add_column(catalog, 'n_children', n_children,
+                'number of sources in the parent (1: an isolated source)')
+    _add_column(catalog, 'nn_dist', _nearest_neighbour_distances(catalog),
+                'distance to the centroid of the nearest other source '
+                '(NaN for a single source)', u.pix)
+    flags = _flags(catalog, labels, bad, apertures, seams, deblended_flux)
+    _add_column(catalog, 'flags', flags,
+                'bitmask: 1 blended, 2 touches the image edge, 4 crosses a '
+                'tile seam, 8 next to masked pixels, 16 deblended flux '
+                'unreliable (see galseg.catalog.FLAGS)')
 
     detection_image = np.where(bad, np.nan, subtracted.sum(axis=0))
     return DeblendResult(
@@ -109,6 +134,67 @@ def build_result(detections, image, background, mask_threshold,
         mask_threshold=mask_threshold,
         detection_image=detection_image.astype(np.float32),
         unit=image.unit, wcs=image.wcs)
+
+
+def _add_column(catalog, name, values, description, unit=None):
+    values = np.asarray(values)
+    catalog[name] = values if unit is None else values * unit
+    catalog[name].info.description = description
+
+
+def _per_band(values):
+    """A 1-D column for one band, ``(n_sources, n_bands)`` otherwise."""
+    return values if values.shape[1] > 1 else values[:, 0]
+
+
+def _nearest_neighbour_distances(catalog):
+    """Distance from each centroid to the nearest other one (NaN where
+    there is none)."""
+    from scipy.spatial import KDTree
+
+    points = np.column_stack([
+        np.asarray(getattr(catalog[name], 'value', catalog[name]),
+                   dtype=float) for name in ('x_centroid', 'y_centroid')])
+    distances = np.full(len(points), np.nan)
+    good = np.all(np.isfinite(points), axis=1)
+    if good.sum() >= 2:
+        found, _ = KDTree(points[good]).query(points[good], k=2)
+        distances[good] = found[:, 1]
+    return distances
+
+
+def _flags(catalog, labels, bad, apertures, seams, deblended_flux):
+    """The ``flags`` bitmask of each source (see `FLAGS`)."""
+    from scipy import ndimage
+
+    n = len(catalog)
+    flags = np.zeros(n, dtype=np.int32)
+    flags[np.asarray(catalog['n_children']) > 1] |= FLAGS['blended']
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0],
+                                     labels[:, -1]]))
+    edge = edge[edge > 0]
+    flags[edge - 1] |= FLAGS['edge']
+    segments = ndimage.find_objects(labels, max_label=n)
+    for index, found in enumerate(segments):
+        if found is None:
+            continue
+        (y0, y1), (x0, x1) = ((found[0].start, found[0].stop),
+                              (found[1].start, found[1].stop))
+        for axis, position in seams:
+            low, high = (x0, x1) if axis == 'x' else (y0, y1)
+            if low < position < high:
+                flags[index] |= FLAGS['tile_seam']
+                break
+    # masked pixels next to a segment (8-connected)
+    near_bad = ndimage.grey_dilation(np.where(bad, 0, labels), size=(3, 3))
+    touched = np.unique(near_bad[bad])
+    touched = touched[touched > 0]
+    flags[touched - 1] |= FLAGS['masked']
+    unreliable = np.array([aperture is None for aperture in apertures])
+    unreliable |= ~np.all(np.isfinite(deblended_flux), axis=1)
+    unreliable |= np.any(deblended_flux <= 0, axis=1)
+    flags[unreliable] |= FLAGS['flux_unreliable']
+    return flags
 
 
 def _bounding_box(bbox):
@@ -157,12 +243,13 @@ def empty_catalog(image):
     return result.catalog[:0]
 
 
-def _blends(detections, shape, mask_threshold):
+def _parents(detections, shape, mask_threshold):
     """
     Group sources whose thresholded masks overlap or touch.
 
-    Returns ``blend_id`` (1, 2, ... in order of the sources' first
-    label) and ``n_blend`` for each source.
+    Returns ``parent`` (1, 2, ... in order of the sources' first
+    label) and ``n_children`` (the number of sources of that parent) for
+    each source.
     """
     from scipy import ndimage
     from scipy.sparse import coo_array
@@ -185,13 +272,13 @@ def _blends(detections, shape, mask_threshold):
     graph = coo_array((np.ones(len(sources)), (sources, regions)),
                       shape=(n + n_components,) * 2)
     _, group = connected_components(graph, directed=False)
-    _, first, blend_id = np.unique(group[:n], return_index=True,
-                                   return_inverse=True)
-    # number the blends in order of their first source
+    _, first, parent = np.unique(group[:n], return_index=True,
+                                 return_inverse=True)
+    # number the parents in order of their first source
     order = np.argsort(np.argsort(first))
-    blend_id = order[blend_id] + 1
-    counts = np.bincount(blend_id)
-    return blend_id, counts[blend_id]
+    parent = order[parent] + 1
+    counts = np.bincount(parent)
+    return parent, counts[parent]
 
 
 def _source_catalog(segm, subtracted, bad, image):

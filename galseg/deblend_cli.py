@@ -98,7 +98,7 @@ def run(args):
                 'flux_dilation': args.flux_dilation,
                 'tile_overlap': args.tile_overlap,
                 'batch_size': args.batch_size,
-                'progress': args.progress}
+                'progress_bar': args.progress}
     settings = {key: value for key, value in settings.items()
                 if value is not None}
     single = [args.segmentation, args.catalog, args.plot]

@@ -107,7 +107,7 @@ class MaskRCNNDeblender:
     batch_size : int, optional
         Tiles per forward pass of the network; with the image itself,
         this bounds the memory used.
-    progress : bool, optional
+    progress_bar : bool, optional
         Whether to show a progress bar over the tiles (needs tqdm).
 
     Raises
@@ -139,7 +139,7 @@ class MaskRCNNDeblender:
                  mask_threshold=0.5, duplicate_iou=0.6,
                  contained_fraction=0.95, n_pixels=5, flux_dilation=3,
                  tile_size=None, tile_overlap=None, batch_size=8,
-                 progress=False):
+                 progress_bar=False):
         self.score_threshold = check_fraction('score_threshold',
                                               score_threshold)
         self.mask_threshold = check_fraction(
@@ -156,7 +156,7 @@ class MaskRCNNDeblender:
             tile_size = check_int('tile_size', tile_size, minimum=1)
         if tile_overlap is not None:
             tile_overlap = check_int('tile_overlap', tile_overlap, minimum=0)
-        self.progress = check_bool('progress', progress)
+        self.progress_bar = check_bool('progress_bar', progress_bar)
 
         self.model, self.model_path = _load_model(model)
         image_size = self.model.config.image_size
@@ -188,7 +188,8 @@ class MaskRCNNDeblender:
                   'flux_dilation': self.flux_dilation,
                   'tile_size': self.tile_size,
                   'tile_overlap': self.tile_overlap,
-                  'batch_size': self.batch_size, 'progress': self.progress}
+                  'batch_size': self.batch_size,
+                  'progress_bar': self.progress_bar}
         fmt = ', '.join(f'{key}={value!r}' for key, value in params.items())
         return f'{type(self).__name__}({fmt})'
 
@@ -243,8 +244,10 @@ class MaskRCNNDeblender:
             default columns of `~photutils.segmentation.SourceCatalog`
             measured on the (band-summed) background-subtracted data,
             ``sky_centroid`` only with a WCS, flux errors only with an
-            error, plus ``score``, ``deblended_flux``, ``blend_id`` and
-            ``n_blend`` (see `DeblendResult`).  Both are `None`, with a
+            error, plus ``score``, ``classification``, ``class_score``,
+            ``deblended_flux`` (and ``deblended_flux_err`` with an
+            error), ``parent``, ``n_children``, ``nn_dist`` and ``flags``
+            (see `DeblendResult`).  Both are `None`, with a
             `~photutils.utils.NoDetectionsWarning`, when no source is
             found.
 
@@ -300,8 +303,21 @@ class MaskRCNNDeblender:
             return _no_detections()
         result = build_result(detections, image, background,
                               self.mask_threshold, self.flux_dilation,
-                              self.n_pixels)
+                              self.n_pixels, seams=self._seams(image))
         return _no_detections() if result is None else result
+
+    def _seams(self, image):
+        """The seams between the tiles of an image (see `build_result`)."""
+        tiles = make_tiles(image.data.shape[1:], self.tile_size,
+                           self.tile_overlap)
+        seams = set()
+        for tile in tiles:
+            ymin, xmin, ymax, xmax = tile.core
+            seams.update(('y', edge) for edge in (ymin, ymax)
+                         if math.isfinite(edge))
+            seams.update(('x', edge) for edge in (xmin, xmax)
+                         if math.isfinite(edge))
+        return sorted(seams)
 
     def _detect(self, normalized):
         """Run the network over the tiles and merge their detections."""
@@ -309,7 +325,7 @@ class MaskRCNNDeblender:
         tiles = make_tiles(shape, self.tile_size, self.tile_overlap)
         n_batches = math.ceil(len(tiles) / self.batch_size)
         detections = []
-        with _progress_bar(n_batches, self.progress) as bar:
+        with _progress_bar(n_batches, self.progress_bar) as bar:
             for start in range(0, len(tiles), self.batch_size):
                 batch = tiles[start:start + self.batch_size]
                 images = np.stack([extract_tile(normalized, tile)
@@ -339,7 +355,7 @@ def _progress_bar(total, enabled):
     try:
         from tqdm.auto import tqdm
     except ImportError as exc:
-        msg = 'progress=True needs tqdm (pip install tqdm)'
+        msg = 'progress_bar=True needs tqdm (pip install tqdm)'
         raise ImportError(msg) from exc
     return tqdm(total=total, desc='galseg deblend', unit='batch')
 

@@ -25,8 +25,18 @@ class DeblendResult:
         confidence in (0, 1]), ``deblended_flux`` (the total flux: the
         flux of the source's deblended image in its Kron aperture; a
         1-D column for one band, a 2-D column of shape ``(n_sources,
-        n_bands)`` otherwise, in the data's unit), ``blend_id`` (sources
-        whose masks overlap or touch share it) and ``n_blend`` (the number of sources in the blend).
+        n_bands)`` otherwise, in the data's unit), ``deblended_flux_err``
+        (its error, when the data have errors: the data errors times the
+        source's share of each pixel, in the same aperture),
+        ``classification`` (``'galaxy'`` or ``'star'``) and
+        ``class_score``, ``parent`` (the label of the source's parent:
+        the connected group of sources whose masks overlap or touch, see
+        `parent_segmentation_image`), ``n_children`` (the number of
+        sources of that parent; 1 for an isolated source), ``nn_dist``
+        (pixels to the nearest other source's centroid) and ``flags``
+        (a bitmask, see `galseg.catalog.FLAGS`: 1 blended, 2 touches the
+        image edge, 4 crosses a tile seam, 8 next to masked pixels, 16
+        deblended flux unreliable).
     scores : `~numpy.ndarray`
         float32 detection confidences, decreasing.
     classes : `~numpy.ndarray`
@@ -102,6 +112,21 @@ class DeblendResult:
     def shape(self):
         """``(ny, nx)`` of the image."""
         return self.segmentation_image.shape
+
+    @property
+    def parent_segmentation_image(self):
+        """
+        The segmentation image of the parents, before deblending.
+
+        Every pixel of a source is labelled with the source's ``parent``
+        (catalog column): the connected groups of sources whose masks
+        overlap or touch, as a `~photutils.segmentation.SegmentationImage`
+        (an isolated source is its own parent).
+        """
+        from photutils.segmentation import SegmentationImage
+
+        parent = np.concatenate([[0], np.asarray(self.catalog['parent'])])
+        return SegmentationImage(parent[self.segmentation_image.data])
 
     def _index(self, label):
         label = int(label)

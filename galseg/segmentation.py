@@ -509,7 +509,7 @@ def _union_box(*boxes):
             max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
-def kron_fluxes(apertures, shares, data, labels):
+def kron_fluxes(apertures, shares, data, labels, error=None):
     """
     Deblended images and total fluxes, measured in Kron apertures.
 
@@ -518,7 +518,9 @@ def kron_fluxes(apertures, shares, data, labels):
     instance mask and its Kron aperture; its total flux in each band is
     the sum of that image in the Kron aperture (exact pixel overlap).
     A source without a Kron aperture is measured as the sum of
-    its deblended image.
+    its deblended image.  With ``error``, the flux errors are those of
+    the deblended image, whose pixel errors are the data's times the
+    share (the shares and the aperture taken as exact).
 
     Parameters
     ----------
@@ -532,6 +534,8 @@ def kron_fluxes(apertures, shares, data, labels):
         ``(n_bands, ny, nx)`` background-subtracted data.
     labels : `~numpy.ndarray` of int
         ``(ny, nx)`` segmentation image.
+    error : `~numpy.ndarray`, optional
+        ``(n_bands, ny, nx)`` 1-sigma errors of ``data``.
 
     Returns
     -------
@@ -541,10 +545,13 @@ def kron_fluxes(apertures, shares, data, labels):
         ``(n_sources, n_bands)`` total fluxes.
     boxes : list of tuple
         The ``(iymin, ixmin, iymax, ixmax)`` box of each image.
+    flux_errors : `~numpy.ndarray` or `None`
+        ``(n_sources, n_bands)`` errors of ``fluxes``; `None` without
+        ``error``.
     """
     ny, nx = labels.shape
     segments = ndimage.find_objects(labels, max_label=len(shares))
-    images, fluxes, boxes = [], [], []
+    images, fluxes, errors, boxes = [], [], [], []
     for index, aperture in enumerate(apertures):
         found = segments[index]
         parts = [shares.grown_box(index),
@@ -561,13 +568,25 @@ def kron_fluxes(apertures, shares, data, labels):
             image = np.where(share > 0,
                              data[:, box[0]:box[2], box[1]:box[3]] * share,
                              0.0)
+        image_error = None
+        if error is not None:
+            image_error = np.where(
+                share > 0, error[:, box[0]:box[2], box[1]:box[3]] * share, 0.0)
         if usable:
             local = aperture.copy()
             local.positions = local.positions - (box[1], box[0])
-            flux = [local.do_photometry(band)[0][0] for band in image]
+            measured = [local.do_photometry(
+                band, error=None if image_error is None else image_error[i])
+                for i, band in enumerate(image)]
+            flux = [values[0][0] for values in measured]
+            if image_error is not None:
+                errors.append([values[1][0] for values in measured])
         else:
             flux = image.sum(axis=(1, 2))
+            if image_error is not None:
+                errors.append(np.sqrt((image_error ** 2).sum(axis=(1, 2))))
         images.append(image.astype(np.float32))
         fluxes.append(flux)
         boxes.append(box)
-    return images, np.array(fluxes, dtype=float), boxes
+    flux_errors = None if error is None else np.array(errors, dtype=float)
+    return images, np.array(fluxes, dtype=float), boxes, flux_errors

@@ -67,7 +67,7 @@ def test_round_trip(image_file, tmp_path, tiny_model_dir, capsys):
     catalog = QTable.read(cat_path)
     assert len(catalog) == 2
     for name in ('label', 'sky_centroid', 'segment_flux', 'score',
-                 'deblended_flux', 'blend_id', 'n_blend'):
+                 'deblended_flux', 'parent', 'n_children'):
         assert name in catalog.colnames
     assert catalog['segment_flux'].unit == u.electron / u.s
     assert plot_path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
