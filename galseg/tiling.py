@@ -37,6 +37,8 @@ import math
 
 import numpy as np
 
+from .utils import mask_bbox
+
 __all__ = ['Tile', 'Detection', 'make_tiles', 'extract_tile',
            'tile_detections', 'merge_tile_detections',
            'suppress_duplicates']
@@ -305,12 +307,10 @@ def tile_detections(output, tile, image_shape, score_threshold,
     scores = np.asarray(output['scores'], dtype=float).reshape(-1)
     for i in np.flatnonzero(scores >= score_threshold):
         mask = np.asarray(output['masks'][i])[:h, :w]
-        above = mask >= mask_threshold
-        rows = np.flatnonzero(above.any(axis=1))
-        if rows.size == 0:
+        bbox = mask_bbox(mask >= mask_threshold)
+        if bbox is None:
             continue
-        cols = np.flatnonzero(above.any(axis=0))
-        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        r0, c0, r1, c1 = bbox
         detections.append(Detection(
             box=np.asarray(output['boxes'][i], dtype=float) + offset,
             score=float(scores[i]),

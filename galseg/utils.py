@@ -1,11 +1,13 @@
-"""Small helpers shared across galseg: safe file output."""
+"""Small helpers shared across galseg: safe file output, mask boxes."""
 
 import contextlib
 import os
 import tempfile
 from pathlib import Path
 
-__all__ = ['atomic_output', 'check_writable']
+import numpy as np
+
+__all__ = ['atomic_output', 'check_writable', 'mask_bbox', 'masks_to_boxes']
 
 
 def check_writable(path, overwrite=False):
@@ -68,3 +70,60 @@ def atomic_output(path, overwrite=False):
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def mask_bbox(mask):
+    """
+    The bounding box of the `True` pixels of a 2-D mask.
+
+    Parameters
+    ----------
+    mask : array_like of bool, shape (ny, nx)
+
+    Returns
+    -------
+    bbox : tuple of int or `None`
+        ``(iymin, ixmin, iymax, ixmax)``, the maxima exclusive (the
+        slices of `scipy.ndimage.find_objects`); `None` for an empty
+        mask.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from galseg.utils import mask_bbox
+    >>> mask = np.zeros((5, 6), dtype=bool)
+    >>> mask[1:3, 2:5] = True
+    >>> mask_bbox(mask)
+    (1, 2, 3, 5)
+    """
+    from scipy import ndimage
+
+    found = ndimage.find_objects(np.asarray(mask, dtype=bool).view(np.int8))
+    if not found:
+        return None
+    rows, cols = found[0]
+    return rows.start, cols.start, rows.stop, cols.stop
+
+
+def masks_to_boxes(masks):
+    """
+    Tight bounding boxes of boolean masks.
+
+    Parameters
+    ----------
+    masks : `~numpy.ndarray` of bool, shape (n, ny, nx)
+
+    Returns
+    -------
+    boxes : `~numpy.ndarray` of float32, shape (n, 4)
+        ``(ymin, xmin, ymax, xmax)`` in pixel-edge coordinates (a mask
+        covering rows ``r0..r1`` has ``ymin=r0``, ``ymax=r1+1``); all
+        zero for an empty mask.
+    """
+    masks = np.asarray(masks, dtype=bool)
+    boxes = np.zeros((len(masks), 4), np.float32)
+    for index, mask in enumerate(masks):
+        bbox = mask_bbox(mask)
+        if bbox is not None:
+            boxes[index] = bbox
+    return boxes

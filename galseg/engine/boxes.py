@@ -9,6 +9,8 @@ covering pixel rows ``r0`` to ``r1`` inclusive has ``ymin = r0`` and
 import numpy as np
 import tensorflow as tf
 
+from ..utils import masks_to_boxes
+
 __all__ = ['box_iou', 'encode_boxes', 'decode_boxes', 'clip_boxes',
            'masks_to_boxes']
 
@@ -102,27 +104,3 @@ def clip_boxes(boxes, height, width):
     """Clip boxes to the image ``[0, height] x [0, width]``."""
     limits = tf.constant([height, width, height, width], boxes.dtype)
     return tf.clip_by_value(boxes, 0.0, limits)
-
-
-def masks_to_boxes(masks):
-    """
-    Tight bounding boxes of boolean masks (NumPy).
-
-    Parameters
-    ----------
-    masks : `~numpy.ndarray` of bool, shape (n, ny, nx)
-
-    Returns
-    -------
-    boxes : `~numpy.ndarray` of float32, shape (n, 4)
-        ``(ymin, xmin, ymax, xmax)`` in pixel-edge coordinates; all zero
-        for an empty mask.
-    """
-    masks = np.asarray(masks, dtype=bool)
-    boxes = np.zeros((len(masks), 4), np.float32)
-    for i, mask in enumerate(masks):
-        rows = np.flatnonzero(mask.any(axis=1))
-        cols = np.flatnonzero(mask.any(axis=0))
-        if rows.size:
-            boxes[i] = rows[0], cols[0], rows[-1] + 1, cols[-1] + 1
-    return boxes

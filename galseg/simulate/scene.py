@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ..utils import masks_to_boxes
 from ..validation import check_int
 from .config import SimulationConfig, _load_catalog
 from .noise import add_noise
@@ -630,13 +631,7 @@ def footprint_boxes(footprints):
         footprint covering rows ``r0..r1`` has ``ymin=r0``,
         ``ymax=r1+1``.  Empty footprints give zeros.
     """
-    boxes = np.zeros((len(footprints), 4), dtype=np.float32)
-    for i, footprint in enumerate(footprints):
-        rows = np.flatnonzero(footprint.any(axis=1))
-        if rows.size:
-            cols = np.flatnonzero(footprint.any(axis=0))
-            boxes[i] = (rows[0], cols[0], rows[-1] + 1, cols[-1] + 1)
-    return boxes
+    return masks_to_boxes(footprints)
 
 
 def _blendedness(isolated):
@@ -650,12 +645,13 @@ def _blendedness(isolated):
 
 
 def _neighbour_distance(positions):
+    """Distance from each position to the nearest other (inf if none)."""
+    from scipy.spatial import KDTree
+
     if len(positions) < 2:
         return np.full(len(positions), np.inf)
-    diff = positions[:, None, :] - positions[None, :, :]
-    dist = np.hypot(diff[..., 0], diff[..., 1])
-    np.fill_diagonal(dist, np.inf)
-    return dist.min(axis=1)
+    distances, _ = KDTree(positions).query(positions, k=2)
+    return distances[:, 1]
 
 
 def _catalog_table(config, cond, sources, positions, isolated, footprints):
