@@ -811,6 +811,7 @@ class _Trainer:
 
     def _export(self):
         from ..engine import save_model
+        from ..engine.io import WEIGHTS_FILE, file_sha256
 
         data_info = [_data_info('train', self.train_data),
                      _data_info('validation', self.val_data)]
@@ -823,6 +824,9 @@ class _Trainer:
             evaluation = self._evaluate()
             card = _model_card(self.out, self.config, self.model_config,
                                data_info, self.state, evaluation)
+            weights = self.out / 'model' / WEIGHTS_FILE
+            card.update(weights_file=WEIGHTS_FILE,
+                        weights_sha256=file_sha256(weights))
             _write_json(self.out / 'model' / 'model_card.json', card)
         # only now: a run killed during the export or the evaluation is
         # not finished, and resuming it exports and evaluates again
