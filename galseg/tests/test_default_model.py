@@ -1,6 +1,7 @@
 """The bundled default model and the ``galseg demo`` command."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,30 +25,52 @@ def test_loads_offline_from_the_package(deblender):
     assert size < 20e6
 
 
-def _check_run(card, recipe_file, train_seed):
-    training = json.loads((RECIPE_DIR / recipe_file).read_text())
-    assert card['training']['stages'] == training['stages']
-    assert card['training']['seed'] == training['seed']
-    assert all(command.startswith('galseg train')
-               for command in card['commands'])
-    simulation = json.loads((RECIPE_DIR / 'simulation.json').read_text())
-    data = {entry['role']: entry for entry in card['data']}
-    assert data['train']['seed'] == train_seed
-    for key in ('pixel_scale', 'psf_fwhm', 'n_sources', 'snr'):
-        assert data['train']['config'][key] == simulation[key]
-        assert data['validation']['config'][key] == simulation[key]
-    assert card['steps'] > 0
+def _recipe_files(card):
+    """The training recipe named by a card's command (``--config``)."""
+    import shlex
+
+    words = shlex.split(card['commands'][-1])
+    return RECIPE_DIR / Path(words[words.index('--config') + 1]).name
+
+
+def _made_from_a_simulation_recipe(data_config):
+    """Whether a dataset's config is one of the recipe's simulations."""
+    for path in RECIPE_DIR.glob('*simulation*.json'):
+        recipe = json.loads(path.read_text())
+        if all(data_config.get(key) == value
+               for key, value in recipe.items()):
+            return True
+    return False
+
+
+def _lineage(card):
+    """The card and the cards of the models it started from."""
+    while card is not None:
+        yield card
+        card = card.get('init_model_card')
 
 
 def test_model_card_records_the_recipe():
-    """The shipped model: recipe/training.json on seed 101, then
-    recipe/finetune.json on seed 111 from that run's model."""
+    """Every training stage of the shipped model ran ``galseg train`` with
+    a training recipe of galseg/models/recipe on data simulated from a
+    simulation recipe there, with the recorded seeds; the first stage
+    started from no model."""
     card = json.loads((DEFAULT_MODEL_DIR / 'model_card.json').read_text())
-    _check_run(card, 'finetune.json', 111)
-    assert card['training']['init_model']
-    _check_run(card['init_model_card'], 'training.json', 101)
-    assert card['init_model_card']['training']['init_model'] is None
-    assert card['model'] == card['init_model_card']['model']
+    cards = list(_lineage(card))
+    for stage in cards:
+        assert all(command.startswith('galseg train')
+                   for command in stage['commands'])
+        training = json.loads(_recipe_files(stage).read_text())
+        assert stage['training']['stages'] == training['stages']
+        assert stage['training']['seed'] == training['seed']
+        data = {entry['role']: entry for entry in stage['data']}
+        assert _made_from_a_simulation_recipe(data['train']['config'])
+        assert _made_from_a_simulation_recipe(data['validation']['config'])
+        assert stage['steps'] > 0
+    assert cards[-1]['training']['init_model'] is None
+    assert all(stage['training']['init_model'] for stage in cards[:-1])
+    assert card['model'] == json.loads(
+        (DEFAULT_MODEL_DIR / 'config.json').read_text())
 
 
 def _absolute_paths(value):
