@@ -228,8 +228,16 @@ class MaskRCNNDeblender:
             The background level: a scalar, one value per band, or an
             array of the shape of ``data``.  When absent, it is
             estimated (see `~galseg.estimate_background_noise`).  It is
-            subtracted before fluxes are measured; pass 0 for data that
-            are already background-subtracted.
+            subtracted from ``data`` before the network sees the image
+            and before every flux is measured (the SourceCatalog columns,
+            ``deblended_flux`` and the deblended images); pass 0 for
+            data that are already background-subtracted.  This differs
+            from the ``background`` of photutils'
+            `~photutils.segmentation.SourceCatalog`, a level that was
+            already subtracted and is only reported: here, as for
+            `~photutils.segmentation.SourceFinder`, the sources are found
+            in background-subtracted data, and galseg does that
+            subtraction itself.
         wcs : WCS object, optional
             A world coordinate system (e.g. `~astropy.wcs.WCS`) that
             gives the catalog its ``sky_centroid`` column.
