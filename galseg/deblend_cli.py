@@ -89,6 +89,7 @@ def add_arguments(parser):
 def run(args):
     """Run ``galseg deblend``; return the exit status."""
     from .cli import CommandError, UsageError
+    from .inputs import unpack_input
 
     hdu = _parse_hdu(args.hdu)
     settings = {'score_threshold': args.score_threshold,
@@ -120,6 +121,7 @@ def run(args):
         # way or the image cannot be read.
         _check_outputs(outputs, args.overwrite)
         nddata = _read(args.images[0], hdu)
+        unpack_input(nddata)  # bad data (e.g. all NaN) before the model
         deblender = _make_deblender(args.model, settings)
         n_sources = deblend_file(args.images[0], outputs, deblender,
                                  hdu=hdu, overwrite=args.overwrite,

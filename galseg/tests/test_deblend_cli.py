@@ -217,6 +217,24 @@ def test_missing_image(tmp_path, tiny_model_dir, capsys):
     assert 'nope.fits does not exist' in capsys.readouterr().err
 
 
+def test_bad_image_reported_before_the_model(tmp_path, monkeypatch,
+                                             capsys):
+    """An all-NaN image is reported without loading any model."""
+    import galseg.deblend_cli
+
+    path = tmp_path / 'nan.fits'
+    fits.PrimaryHDU(np.full((64, 64), np.nan, dtype=np.float32)).writeto(
+        path)
+
+    def no_model(*args, **kwargs):
+        raise AssertionError('the model was loaded')
+
+    monkeypatch.setattr(galseg.deblend_cli, '_make_deblender', no_model)
+    assert main(['deblend', str(path), '--catalog',
+                 str(tmp_path / 'c.ecsv')]) == 1
+    assert 'data are fully masked' in capsys.readouterr().err
+
+
 def test_text_file_named_fits(tmp_path, tiny_model_dir, capsys):
     path = tmp_path / 'notes.fits'
     path.write_text('not a FITS file')

@@ -233,6 +233,36 @@ def test_run_killed_during_evaluation_resumes_to_a_model(
     assert json.loads((out / 'state.json').read_text())['finished']
 
 
+def test_run_killed_during_export_resumes_to_a_model(
+        simulated_datasets, tmp_path, monkeypatch):
+    """A run that dies while writing its model (the weights file half
+    written) is not finished: resuming writes the model and evaluates."""
+    import galseg.engine
+
+    def killed(model, directory, model_card=None, overwrite=False):
+        (directory / 'model.weights.h5').parent.mkdir(parents=True,
+                                                     exist_ok=True)
+        (directory / 'model.weights.h5').write_bytes(b'')
+        raise KeyboardInterrupt('killed during the export')
+
+    monkeypatch.setattr(galseg.engine, 'save_model', killed)
+    config = _tiny_config(stages=[TrainingStage('all', 1, 1e-3)])
+    out = tmp_path / 'run'
+    with pytest.raises(KeyboardInterrupt):
+        train(simulated_datasets['train'], simulated_datasets['val'], out,
+              config, progress=False)
+    assert not json.loads((out / 'state.json').read_text())['finished']
+    monkeypatch.undo()
+    run = train(simulated_datasets['train'], simulated_datasets['val'], out,
+                resume=True, progress=False)
+    assert run.finished and run.step == 6 and run.evaluation is not None
+    from galseg.engine import load_model
+
+    assert load_model(out / 'model').config.image_size == 64
+    card = json.loads((out / 'model' / 'model_card.json').read_text())
+    assert card['weights_sha256']
+
+
 def test_transfer_weights_to_more_classes():
     """A model with stars as a second class starts from a one-class
     model: everything but the class-specific outputs is copied."""
