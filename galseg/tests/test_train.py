@@ -240,8 +240,7 @@ def test_run_killed_during_export_resumes_to_a_model(
     import galseg.engine
 
     def killed(model, directory, model_card=None, overwrite=False):
-        (directory / 'model.weights.h5').parent.mkdir(parents=True,
-                                                     exist_ok=True)
+        directory.mkdir(parents=True, exist_ok=True)
         (directory / 'model.weights.h5').write_bytes(b'')
         raise KeyboardInterrupt('killed during the export')
 
