@@ -26,8 +26,8 @@ DEFAULT_COLUMNS = ['label', 'x_centroid', 'y_centroid', 'bbox_xmin',
                    'semimajor_axis', 'semiminor_axis', 'orientation',
                    'eccentricity', 'min_value', 'max_value', 'segment_flux',
                    'kron_flux']
-GALSEG_COLUMNS = ['score', 'deblended_flux', 'parent', 'n_children',
-                  'classification', 'class_score']
+GALSEG_COLUMNS = ['score', 'classification', 'class_score', 'deblended_flux',
+                  'parent', 'n_children', 'nn_dist', 'flags']
 
 
 def make_image(shape, sources, seed=0, noise=1.0):
