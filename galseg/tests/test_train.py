@@ -1,4 +1,6 @@
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -309,7 +311,10 @@ def test_init_model_heads_stage(finished_run, simulated_datasets, tmp_path):
         parent.mask_head.get_weights(), child.mask_head.get_weights())]
     assert any(changed)
     card = json.loads((run.model_directory / 'model_card.json').read_text())
-    assert card['training']['init_model'] == str(finished_run['out'])
+    # recorded relative to the directory the command ran in
+    init_model = card['training']['init_model']
+    assert not os.path.isabs(init_model)
+    assert Path(init_model).resolve() == finished_run['out'].resolve()
     parent_card = json.loads((parent_dir / 'model_card.json').read_text())
     assert card['init_model_card'] == parent_card
     assert card['commands'] == ['fine-tune']
