@@ -19,7 +19,8 @@ import numpy as np
 from .catalog import build_result
 from .inputs import read_fits_image, unpack_input
 from .result import DeblendResult
-from .segmentation import suppress_contained, suppress_merged
+from .segmentation import (suppress_contained, suppress_merged,
+                           suppress_nested)
 from .tiling import (extract_tile, make_tiles, merge_tile_detections,
                      suppress_duplicates, tile_detections)
 from .validation import check_bool, check_fraction, check_int
@@ -39,7 +40,11 @@ class MaskRCNNDeblender:
     noise, see `~galseg.normalize_image`), cut into overlapping tiles of
     the model's input size, and every tile is searched for sources.  The
     detections of all tiles are merged so that each source is found
-    once, repeated and partial detections of a galaxy are dropped, each
+    once, repeated and partial detections of a galaxy are dropped (masks
+    spanning galaxies found separately, `galseg.segmentation.suppress_merged`;
+    a galaxy's core found beside the whole galaxy is merged into it,
+    `galseg.segmentation.suppress_nested`; pieces inside more confident
+    detections, `galseg.segmentation.suppress_contained`), each
     pixel goes to the most probable source and every segment is made
     one connected region (see `galseg.segmentation`), and the sources
     are measured with `~photutils.segmentation.SourceCatalog` and on
@@ -351,6 +356,7 @@ class MaskRCNNDeblender:
         detections = suppress_duplicates(detections, self.mask_threshold,
                                          self.duplicate_iou)
         detections = suppress_merged(detections, self.mask_threshold)
+        detections = suppress_nested(detections, self.mask_threshold)
         return suppress_contained(detections, shape, self.mask_threshold,
                                   self.contained_fraction)
 

@@ -33,8 +33,8 @@ into its outputs in four steps, each a function of this module:
 import numpy as np
 from scipy import ndimage
 
-__all__ = ['suppress_merged', 'suppress_contained', 'segment_labels',
-           'flux_shares', 'kron_fluxes']
+__all__ = ['suppress_merged', 'suppress_nested', 'suppress_contained',
+           'segment_labels', 'flux_shares', 'kron_fluxes']
 
 #: 8-connectivity, as photutils' default.
 _CONNECTIVITY = np.ones((3, 3), dtype=bool)
@@ -217,6 +217,112 @@ def suppress_contained(detections, shape, mask_threshold, max_overlap):
         covered[region] |= inside
         kept.append(det)
     return kept
+
+
+#: A core lies at least this fraction inside the whole galaxy's mask, is
+#: at most `_MAX_CORE_AREA` of its area, and its centre is within
+#: `_MAX_CORE_OFFSET` of the galaxy's radius from the galaxy's centre.
+_MIN_CORE_INSIDE = 0.9
+_MAX_CORE_AREA = 0.5
+_MAX_CORE_OFFSET = 0.25
+
+
+def suppress_nested(detections, mask_threshold):
+    """
+    Merge a galaxy's core, found beside the whole galaxy, into it.
+
+    The network may find a bulge-dominated galaxy twice: its bright core
+    and the whole galaxy, whose mask may leave the core out (a ring).
+    Kept both, the segmentation would cut the galaxy into a core and a
+    ring around it.  A detection is such a core when another
+    detection's instance mask, with its holes filled, holds at least 0.9
+    of the core's, is at least twice as large, and has its centre within
+    a quarter of its radius (``sqrt(area / pi)``) of the core's centre:
+    the two are concentric.  The core is dropped, its mask probabilities
+    are merged into the whole galaxy's (the larger of the two in each
+    pixel) and the galaxy keeps the higher of the two scores.  A small
+    galaxy seen off the centre of a large one is not concentric and
+    stays.
+
+    Parameters
+    ----------
+    detections : list of `~galseg.tiling.Detection`
+        Sorted by decreasing score.
+    mask_threshold : float
+        Mask probability that defines an instance mask.
+
+    Returns
+    -------
+    kept : list of `~galseg.tiling.Detection`
+        Sorted by decreasing score.
+    """
+    masks = [_MaskInImage(det, mask_threshold) for det in detections]
+    merged = {}  # whole -> cores
+    dropped = set()
+    for core_index, core in enumerate(masks):
+        if core.area == 0:
+            continue
+        for whole_index, whole in enumerate(masks):
+            if (whole_index == core_index or whole_index in dropped
+                    or whole.filled_area < core.area / _MAX_CORE_AREA):
+                continue
+            offset = np.hypot(*(core.centre - whole.centre))
+            if (offset <= _MAX_CORE_OFFSET * np.sqrt(whole.filled_area
+                                                     / np.pi)
+                    and core.inside(whole) >= _MIN_CORE_INSIDE * core.area):
+                dropped.add(core_index)
+                merged.setdefault(whole_index, []).append(core_index)
+                break
+    kept = []
+    for index, det in enumerate(detections):
+        if index in dropped:
+            continue
+        cores = merged.get(index, [])
+        if cores:
+            det = _with_cores(det, [detections[core] for core in cores])
+        kept.append(det)
+    return sorted(kept, key=lambda det: -det.score)
+
+
+def _with_cores(whole, cores):
+    """``whole`` with the cores' mask probabilities and best score."""
+    import dataclasses
+
+    y0 = min([whole.bbox[0]] + [core.bbox[0] for core in cores])
+    x0 = min([whole.bbox[1]] + [core.bbox[1] for core in cores])
+    y1 = max([whole.bbox[2]] + [core.bbox[2] for core in cores])
+    x1 = max([whole.bbox[3]] + [core.bbox[3] for core in cores])
+    box = (y0, x0, y1, x1)
+    mask = _crop(whole.mask, whole.bbox, box)
+    for core in cores:
+        mask = np.maximum(mask, _crop(core.mask, core.bbox, box))
+    score = max([whole.score] + [core.score for core in cores])
+    return dataclasses.replace(whole, mask=mask, bbox=box, score=score)
+
+
+class _MaskInImage:
+    """A detection's instance mask (and with its holes filled): area,
+    centre and box."""
+
+    def __init__(self, det, mask_threshold):
+        self.mask = det.mask >= mask_threshold
+        self.filled = ndimage.binary_fill_holes(self.mask)
+        self.bbox = det.bbox
+        self.area = int(np.count_nonzero(self.mask))
+        self.filled_area = int(np.count_nonzero(self.filled))
+        if self.area:
+            rows, cols = np.nonzero(self.filled)
+            self.centre = np.array([rows.mean() + det.bbox[0],
+                                    cols.mean() + det.bbox[1]])
+
+    def inside(self, other):
+        """Pixels of this mask inside ``other``'s filled mask."""
+        box = (min(self.bbox[0], other.bbox[0]),
+               min(self.bbox[1], other.bbox[1]),
+               max(self.bbox[2], other.bbox[2]),
+               max(self.bbox[3], other.bbox[3]))
+        return int(np.count_nonzero(_crop(self.mask, self.bbox, box)
+                                    & _crop(other.filled, other.bbox, box)))
 
 
 def _most_probable(detections, bad, mask_threshold):

@@ -4,7 +4,8 @@ import numpy as np
 from numpy.testing import assert_allclose, assert_array_equal
 
 from galseg.segmentation import (flux_shares, segment_labels,
-                                 suppress_contained, suppress_merged)
+                                 suppress_contained, suppress_merged,
+                                 suppress_nested)
 from galseg.tiling import Detection
 
 
@@ -159,3 +160,33 @@ def test_a_mask_over_a_pair_is_dropped_whatever_its_score():
     twin2 = _detection((0, 1, 12, 21), np.full((12, 20), 0.9), 0.85)
     big = _detection((0, 0, 14, 26), np.full((14, 26), 0.9), 0.95)
     assert suppress_merged([big, twin, twin2], 0.5) == [big, twin, twin2]
+
+
+def _disk(shape, centre, radius, hole=0.0):
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    distance = np.hypot(yy - centre[0], xx - centre[1])
+    return ((distance <= radius) & (distance >= hole)).astype(np.float32)
+
+
+def test_a_core_found_beside_its_galaxy_is_merged_into_it():
+    """A bright core (more confident) and the whole galaxy whose mask is
+    a ring around it: one source with the union of the masks and the
+    core's score; a small galaxy off the centre stays."""
+    shape = (40, 40)
+    core = Detection(box=np.array([15.0, 15.0, 25.0, 25.0]), score=0.97,
+                     class_id=1, mask=_disk(shape, (20, 20), 5)[15:26, 15:26],
+                     bbox=(15, 15, 26, 26))
+    ring = Detection(box=np.array([5.0, 5.0, 35.0, 35.0]), score=0.9,
+                     class_id=1, mask=_disk(shape, (20, 20), 14, hole=5.0),
+                     bbox=(0, 0, 40, 40))
+    neighbour = Detection(box=np.array([6.0, 15.0, 12.0, 21.0]), score=0.8,
+                          class_id=1,
+                          mask=_disk(shape, (9, 18), 3)[6:13, 15:22],
+                          bbox=(6, 15, 13, 22))
+    kept = suppress_nested([core, ring, neighbour], mask_threshold=0.5)
+    assert [det.score for det in kept] == [0.97, 0.8]
+    whole = kept[0]
+    assert whole.bbox == (0, 0, 40, 40)
+    assert_array_equal(whole.mask >= 0.5, _disk(shape, (20, 20), 14) >= 0.5)
+    # nothing nested: nothing changes
+    assert suppress_nested([ring, neighbour], 0.5) == [ring, neighbour]
