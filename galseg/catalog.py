@@ -186,8 +186,8 @@ def _flags(catalog, labels, bad, apertures, seams, deblended_flux):
                 flags[index] |= FLAGS['tile_seam']
                 break
     # masked pixels next to a segment (8-connected)
-    near_bad = ndimage.grey_dilation(np.where(bad, 0, labels), size=(3, 3))
-    touched = np.unique(near_bad[bad])
+    near_bad = ndimage.binary_dilation(bad, structure=np.ones((3, 3)))
+    touched = np.unique(labels[near_bad])
     touched = touched[touched > 0]
     flags[touched - 1] |= FLAGS['masked']
     unreliable = np.array([aperture is None for aperture in apertures])
