@@ -383,6 +383,8 @@ def _model_card(run_dir, config, model_config, data_info, state,
         'sessions': state['sessions'],
     }
     card = _relative_paths(card, Path.cwd())
+    card['commands'] = [_relative_command(command, Path.cwd())
+                        for command in card['commands']]
     if config.init_model:
         # the card of the model it started from, as that card was written
         card['init_model_card'] = _init_model_card(config.init_model)
@@ -495,28 +497,29 @@ def _git_commit():
 def _relative_paths(value, base):
     """
     ``value`` (nested dicts, lists and strings) with every absolute path
-    written relative to ``base``, also inside command lines.
+    written relative to ``base``.
     """
     import os
-    import shlex
 
     if isinstance(value, dict):
         return {key: _relative_paths(item, base)
                 for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [_relative_paths(item, base) for item in value]
-    if not isinstance(value, str):
-        return value
-    if os.path.isabs(value):
+    if isinstance(value, str) and os.path.isabs(value):
         return os.path.relpath(value, base)
-    if ' ' in value and os.sep in value:  # a command line
-        try:
-            words = shlex.split(value)
-        except ValueError:
-            return value
-        return shlex.join(os.path.relpath(word, base)
-                          if os.path.isabs(word) else word for word in words)
     return value
+
+
+def _relative_command(command, base):
+    """A command line with its absolute paths written relative to ``base``."""
+    import shlex
+
+    try:
+        words = shlex.split(command)
+    except ValueError:  # not a shell command line: keep it as given
+        return command
+    return shlex.join(_relative_paths(words, base))
 
 
 def _init_model_card(init_model):
