@@ -1,8 +1,10 @@
 """One simulated blend scene and its truth: `Scene`, `simulate_scene`."""
 
+import copy
 from dataclasses import dataclass, field
 import functools
 import math
+import warnings
 
 import numpy as np
 
@@ -25,6 +27,15 @@ _HLR_TO_SIGMA = 1 / math.sqrt(2 * math.log(2))  # for a Gaussian
 # defaults (5e-3, 1e-3) halve the FFT sizes; the errors stay far below
 # the noise of any simulated source.
 _GSPARAMS = dict(folding_threshold=1e-2, maxk_threshold=2e-3)
+
+# GalSim returns NaN, without an error, for the FFT of a large high-index
+# Sersic profile under a narrow (space-like) PSF: its wings ask for an FFT
+# beyond ``maximum_fft_size``.  Such a galaxy is built again from the same
+# random draws with this looser folding threshold (a smaller FFT; the light
+# folded back stays below 5% and falls far outside the stamp) and drawn
+# again.  Only galaxies whose first drawing is not finite are redrawn, so
+# every other scene is unchanged.
+_FALLBACK_FOLDING_THRESHOLD = 5e-2
 
 # Catalog columns of every scene, in order, with their dtypes.
 CATALOG_DTYPES = {
@@ -464,14 +475,14 @@ def _draw_sources(config, cond, n_sources, rng, galsim):
             info = dict(half_light_radius=0.0, ellipticity=0.0,
                         position_angle=0.0, bulge_fraction=math.nan,
                         catalog_row=-1)
-        elif config.source_type == 'parametric':
-            profile, extent, info = _parametric_galaxy(config, rng, galsim,
-                                                       gsparams)
-        elif config.source_type == 'catalog':
-            profile, extent, info, mags = _catalog_galaxy(config, rng, galsim,
-                                                          gsparams)
+            rebuild = None
         else:
-            profile, extent, info = _real_galaxy(config, rng, galsim, gsparams)
+            build = _GALAXY_BUILDERS[config.source_type]
+            rebuild = functools.partial(_rebuild_profile, build, config,
+                                        copy.deepcopy(rng.bit_generator))
+            profile, extent, info, *mags = build(config, rng, galsim,
+                                                 gsparams)
+            mags = mags[0] if mags else None
         if mags is None:
             flux0 = _first_band_flux(config, cond, bands[0],
                                      info['half_light_radius'], rng,
@@ -484,8 +495,21 @@ def _draw_sources(config, cond, n_sources, rng, galsim):
         fluxes = np.array([band.mag_to_flux(mag)
                            for band, mag in zip(bands, mags)])
         sources.append(dict(profile=profile, extent=extent, fluxes=fluxes,
-                            cls=STAR if is_star else GALAXY, **info))
+                            cls=STAR if is_star else GALAXY,
+                            rebuild=rebuild, **info))
     return sources
+
+
+_GALAXY_BUILDERS = {'parametric': _parametric_galaxy,
+                    'catalog': _catalog_galaxy, 'real': _real_galaxy}
+
+
+def _rebuild_profile(build, config, bit_generator, gsparams):
+    """A galaxy's profile made again from the same draws, new accuracy."""
+    import galsim
+
+    rng = np.random.Generator(copy.deepcopy(bit_generator))
+    return build(config, rng, galsim, gsparams)[0]
 
 
 def _render(config, cond, sources, positions, galsim):
@@ -505,14 +529,37 @@ def _render(config, cond, sources, positions, galsim):
                                     iy - half, iy + half) & full
             stamp = galsim.ImageF(bounds, scale=cond.pixel_scale)
             flux = float(source['fluxes'][b])
+            center = galsim.PositionD(x, y)
             if source['profile'] is None:
-                obj = psf.withFlux(flux)
+                psf.withFlux(flux).drawImage(image=stamp, center=center)
             else:
-                obj = galsim.Convolve(source['profile'].withFlux(flux), psf)
-            obj.drawImage(image=stamp, center=galsim.PositionD(x, y))
+                _draw_galaxy(source, flux, psf, stamp, center, galsim)
             isolated[i, b, bounds.ymin:bounds.ymax + 1,
                      bounds.xmin:bounds.xmax + 1] = stamp.array
     return isolated
+
+
+def _draw_galaxy(source, flux, psf, stamp, center, galsim):
+    """Draw a galaxy into ``stamp``; rebuild it looser if GalSim gave NaN."""
+    with warnings.catch_warnings():
+        # the FFT-size warning comes with the NaN drawing handled here
+        warnings.simplefilter('ignore', galsim.GalSimFFTSizeWarning)
+        profile = source['profile']
+        galsim.Convolve(profile.withFlux(flux), psf).drawImage(
+            image=stamp, center=center)
+        if np.isfinite(stamp.array).all():
+            return
+        # a new profile: withGSParams would keep the FFT sizes GalSim has
+        # cached; and explicit gsparams on the convolution, or it takes
+        # the strictest of its parts'
+        gsparams = galsim.GSParams(
+            **{**_GSPARAMS, 'folding_threshold': _FALLBACK_FOLDING_THRESHOLD})
+        profile = source['rebuild'](gsparams)
+        galsim.Convolve(profile.withFlux(flux), psf,
+                        gsparams=gsparams).drawImage(image=stamp, center=center)
+    if not np.isfinite(stamp.array).all():
+        msg = f'GalSim drew a non-finite image of {profile!r}'
+        raise RuntimeError(msg)
 
 
 def _faint_image(config, cond, rng, galsim):

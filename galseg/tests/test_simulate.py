@@ -302,6 +302,22 @@ def test_sersic_galaxies():
     assert peak(steep) > 2 * peak(flat)
 
 
+def test_large_high_index_galaxies_under_a_space_psf_are_finite():
+    # GalSim drew this scene's 2.7" Sersic n=5.6 galaxy with knots under a
+    # 0.067" Airy PSF as NaN everywhere (an FFT too large); it is now
+    # redrawn with a looser folding threshold, and nothing else changes
+    from galseg.models import RECIPE_DIR
+    config = SimulationConfig.from_file(RECIPE_DIR / 'sky_simulation3.json')
+    scene = simulate_scene(config, 141, 5728)
+    assert np.isfinite(scene.image).all()
+    assert np.isfinite(scene.isolated).all()
+    # the galaxy is larger than the stamp: some of its light falls outside
+    drawn = scene.isolated[:, 0].sum(axis=(1, 2))
+    flux = np.asarray(scene.catalog['flux'])[:, 0]
+    assert np.all(drawn <= 1.001 * flux)
+    assert drawn[2] > 0.3 * flux[2]
+
+
 def test_galaxies_with_knots():
     smooth = SimulationConfig(**SMALL)
     clumpy = SimulationConfig(**SMALL, knot_fraction=(0.4, 0.5),
