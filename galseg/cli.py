@@ -10,6 +10,7 @@ import heavy dependencies (TensorFlow, GalSim) only inside ``run``, so
 import argparse
 import importlib
 import os
+import shlex
 import sys
 
 __all__ = ['main', 'build_parser', 'CommandError', 'UsageError']
@@ -19,6 +20,7 @@ SUBCOMMANDS = {
     'simulate': 'galseg.simulate.cli',
     'train': 'galseg.train.cli_train',
     'evaluate': 'galseg.evaluation.cli_evaluate',
+    'calibrate': 'galseg.cli_calibrate',
     'deblend': 'galseg.deblend_cli',
     'demo': 'galseg.demo',
 }
@@ -70,7 +72,7 @@ def build_parser():
 
 
 #: subcommands that run the network (and so import TensorFlow)
-_NETWORK_COMMANDS = ('deblend', 'train', 'evaluate', 'demo')
+_NETWORK_COMMANDS = ('deblend', 'train', 'evaluate', 'calibrate', 'demo')
 
 
 def _quiet_tensorflow(argv):
@@ -123,6 +125,8 @@ def main(argv=None):
         _quiet_tensorflow(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    # the command line as run, for the records of train and calibrate
+    args.command_line = shlex.join(['galseg', *argv])
     if getattr(args, 'run', None) is None:
         parser.print_help()
         return 2

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from .calibration import read_calibration
 from .catalog import build_result
 from .inputs import read_fits_image, unpack_input
 from .result import DeblendResult
@@ -26,6 +27,10 @@ from .tiling import (extract_tile, make_tiles, merge_tile_detections,
 from .validation import check_bool, check_fraction, check_int
 
 __all__ = ['MaskRCNNDeblender', 'DeblendResult', 'read_fits_image']
+
+# The score threshold of a model without a calibration (see
+# galseg.calibration), chosen on the first default model's validation set.
+_SCORE_THRESHOLD = 0.7
 
 # Candidates within this many pixels outside their tile's core are
 # compared with those of the neighbouring tile (see galseg.tiling).
@@ -57,13 +62,16 @@ class MaskRCNNDeblender:
         galseg, the path of a model directory (``config.json`` and
         ``model.weights.h5``), the path of a training-run directory
         holding such a directory as ``model/``, or a model instance.
-    score_threshold : float, optional
-        Lowest detection confidence kept, in [0, 1].  The default, 0.7,
-        was chosen on the default model's validation set: it keeps F1
-        within 0.01 of its best (at 0.8-0.9) while losing less recall
-        on images unlike the training data, whose scores tend to be
-        lower; lower it for completeness (higher AP and recall, more
-        spurious fragments of bright galaxies), raise it for purity.
+    score_threshold : float or `None`, optional
+        Lowest detection score kept, in [0, 1].  By default (`None`),
+        the threshold chosen for the model on validation data (see
+        `galseg.calibration`: the best detection-level F1 whose
+        precision reaches 0.95, stored in the model directory's
+        ``calibration.json``), or 0.7 for a model without one.  Lower it
+        for completeness (more faint sources, more spurious ones), raise
+        it for purity.  Scores are calibrated when the model has a
+        calibration: a score of 0.8 then means that 80% of the
+        validation detections so scored were real sources.
     mask_threshold : float, optional
         Mask probability, in (0, 1), above which a pixel belongs to a
         source's instance mask.
@@ -140,13 +148,14 @@ class MaskRCNNDeblender:
     >>> segm, catalog = deblender(data)  # doctest: +SKIP
     """
 
-    def __init__(self, model='default', *, score_threshold=0.7,
+    def __init__(self, model='default', *, score_threshold=None,
                  mask_threshold=0.5, duplicate_iou=0.6,
                  contained_fraction=0.95, n_pixels=5, flux_dilation=3,
                  tile_size=None, tile_overlap=None, batch_size=8,
                  progress_bar=False):
-        self.score_threshold = check_fraction('score_threshold',
-                                              score_threshold)
+        if score_threshold is not None:
+            score_threshold = check_fraction('score_threshold',
+                                             score_threshold)
         self.mask_threshold = check_fraction(
             'mask_threshold', mask_threshold, low_open=True, high_open=True)
         self.duplicate_iou = check_fraction('duplicate_iou', duplicate_iou,
@@ -163,7 +172,14 @@ class MaskRCNNDeblender:
             tile_overlap = check_int('tile_overlap', tile_overlap, minimum=0)
         self.progress_bar = check_bool('progress_bar', progress_bar)
 
-        self.model, self.model_path = _load_model(model)
+        self.model, self.model_path, directory = _load_model(model)
+        self.score_calibration, chosen_threshold = (
+            read_calibration(directory) if directory is not None
+            else (None, None))
+        if score_threshold is None:
+            score_threshold = (_SCORE_THRESHOLD if chosen_threshold is None
+                               else chosen_threshold)
+        self.score_threshold = score_threshold
         image_size = self.model.config.image_size
         if tile_size is None:
             tile_size = image_size
@@ -345,6 +361,9 @@ class MaskRCNNDeblender:
                                    for tile in batch])
                 outputs = self.model.detect(images,
                                             batch_size=self.batch_size)
+                if self.score_calibration is not None:
+                    outputs = [{**output, 'scores': self.score_calibration(
+                        output['scores'])} for output in outputs]
                 for tile, output in zip(batch, outputs):
                     detections.extend(tile_detections(
                         output, tile, shape, self.score_threshold,
@@ -387,8 +406,8 @@ def _load_model(model):
     from .models import model_directory
 
     if isinstance(model, MaskRCNN):
-        return model, None
+        return model, None, None
     directory = model_directory(model)
     path = model if isinstance(model, str) and model == 'default' \
         else Path(model)
-    return load_model(directory), path
+    return load_model(directory), path, directory

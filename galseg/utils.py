@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ['atomic_output', 'check_writable', 'mask_bbox', 'masks_to_boxes']
+__all__ = ['atomic_output', 'check_writable', 'mask_bbox', 'masks_to_boxes',
+           'relative_paths', 'relative_command']
 
 
 def check_writable(path, overwrite=False):
@@ -127,3 +128,31 @@ def masks_to_boxes(masks):
         if bbox is not None:
             boxes[index] = bbox
     return boxes
+
+
+def relative_paths(value, base):
+    """
+    ``value`` (nested dicts, lists and strings) with every absolute path
+    written relative to ``base`` (for model cards: paths that hold on
+    another machine).
+    """
+    if isinstance(value, dict):
+        return {key: relative_paths(item, base)
+                for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [relative_paths(item, base) for item in value]
+    if isinstance(value, str) and os.path.isabs(value):
+        return os.path.relpath(value, base)
+    return value
+
+
+def relative_command(command, base):
+    """A shell command line with its absolute paths written relative to
+    ``base``; a string that is not a command line is kept as given."""
+    import shlex
+
+    try:
+        words = shlex.split(command)
+    except ValueError:  # not a shell command line: keep it as given
+        return command
+    return shlex.join(relative_paths(words, base))

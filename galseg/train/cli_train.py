@@ -1,8 +1,5 @@
 """The ``galseg train`` subcommand."""
 
-import shlex
-import sys
-
 DESCRIPTION = ('Train a Mask R-CNN deblender on simulated scenes, with '
                'checkpoints, resume, TensorBoard logs, export and a final '
                'evaluation against photutils.')
@@ -102,7 +99,7 @@ def run(args):
     result = train(args.data, args.val, args.out, config=config,
                    resume=args.resume, overwrite=args.overwrite,
                    max_steps=args.max_steps, progress=not args.quiet,
-                   command=shlex.join(['galseg', *sys.argv[1:]]))
+                   command=args.command_line)
     if result.finished:
         print(f'galseg train: done, {result.step} steps in '
               f'{result.wall_time:.0f} s; model in {result.model_directory}')

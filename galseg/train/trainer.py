@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils import atomic_output
+from ..utils import atomic_output, relative_command, relative_paths
 from ..validation import check_choice, check_fraction, check_int, check_number
 
 __all__ = ['TrainingConfig', 'TrainingStage', 'train', 'TrainingRun',
@@ -382,8 +382,8 @@ def _model_card(run_dir, config, model_config, data_info, state,
         'wall_time_s': round(state['wall_time'], 1),
         'sessions': state['sessions'],
     }
-    card = _relative_paths(card, Path.cwd())
-    card['commands'] = [_relative_command(command, Path.cwd())
+    card = relative_paths(card, Path.cwd())
+    card['commands'] = [relative_command(command, Path.cwd())
                         for command in card['commands']]
     if config.init_model:
         # the card of the model it started from, as that card was written
@@ -492,34 +492,6 @@ def _git_commit():
     except (OSError, subprocess.SubprocessError):
         return None
     return commit or None
-
-
-def _relative_paths(value, base):
-    """
-    ``value`` (nested dicts, lists and strings) with every absolute path
-    written relative to ``base``.
-    """
-    import os
-
-    if isinstance(value, dict):
-        return {key: _relative_paths(item, base)
-                for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_relative_paths(item, base) for item in value]
-    if isinstance(value, str) and os.path.isabs(value):
-        return os.path.relpath(value, base)
-    return value
-
-
-def _relative_command(command, base):
-    """A command line with its absolute paths written relative to ``base``."""
-    import shlex
-
-    try:
-        words = shlex.split(command)
-    except ValueError:  # not a shell command line: keep it as given
-        return command
-    return shlex.join(_relative_paths(words, base))
 
 
 def _init_model_card(init_model):

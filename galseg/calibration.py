@@ -1,0 +1,595 @@
+"""
+Calibrated detection scores and a model's score threshold, both chosen on
+validation data.
+
+A network's detection scores are confidences, not probabilities: among
+detections scored 0.8, far more or far fewer than 80% may be real
+sources.  `calibrate` runs a model on simulated validation scenes
+(seeds never used in training, and never the test sets), calls a
+detection true when its centroid lies within one PSF FWHM of a true
+source not matched yet (`galseg.evaluation.match_detections`, the
+detection-level matching of the benchmarks), and
+
+* fits a `ScoreCalibration`: the isotonic (monotone) regression of
+  "is true" on the score, so that a calibrated score is the fraction of
+  true detections among those given it;
+* chooses the score threshold, on calibrated scores, that maximises
+  the detection-level F1 subject to a precision of at least
+  ``min_precision``, running the whole deblender (suppression and
+  segmentation included) at every candidate threshold.
+
+`write_calibration` stores both as ``calibration.json`` in the model
+directory, and `~galseg.MaskRCNNDeblender` applies them: the catalog's
+``score`` is the calibrated score and the default ``score_threshold`` is
+the chosen one.  ``galseg calibrate`` does all of this from the command
+line.
+"""
+
+import copy
+import datetime
+import hashlib
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .validation import check_fraction
+
+__all__ = ['ScoreCalibration', 'ModelCalibration', 'reliability_table',
+           'detection_outcomes', 'threshold_table', 'calibrate',
+           'write_calibration', 'read_calibration', 'CALIBRATION_FILE']
+
+#: the file of a model directory that holds its calibration
+CALIBRATION_FILE = 'calibration.json'
+
+#: score bins of the reliability table
+RELIABILITY_BINS = (0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+
+#: candidate score thresholds (calibrated scores)
+THRESHOLDS = tuple(np.round(np.arange(0.3, 0.96, 0.05), 2).tolist())
+
+
+def _as_float_vector(values, name):
+    try:
+        values = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        msg = f'{name} must be numeric'
+        raise TypeError(msg) from None
+    if values.ndim != 1:
+        msg = f'{name} must be one-dimensional, got shape {values.shape}'
+        raise ValueError(msg)
+    if not np.isfinite(values).all():
+        msg = f'{name} must be finite'
+        raise ValueError(msg)
+    return values
+
+
+def _scores_and_outcomes(scores, is_true):
+    scores = _as_float_vector(scores, 'scores')
+    is_true = np.asarray(is_true)
+    if is_true.shape != scores.shape:
+        msg = (f'is_true must have the shape of scores {scores.shape}, got '
+               f'{is_true.shape}')
+        raise ValueError(msg)
+    if is_true.dtype != bool:
+        if not np.isin(is_true, (0, 1)).all():
+            msg = 'is_true must hold booleans (or 0 and 1)'
+            raise ValueError(msg)
+        is_true = is_true.astype(bool)
+    if np.any((scores < 0) | (scores > 1)):
+        msg = 'scores must lie in [0, 1]'
+        raise ValueError(msg)
+    return scores, is_true
+
+
+@dataclass(frozen=True)
+class ScoreCalibration:
+    """
+    A monotone map from a network's scores to calibrated scores.
+
+    Calling it interpolates linearly between the knots
+    ``(raw, calibrated)``; scores outside the knots take the value of the
+    nearest end.  Make one with `fit`.
+
+    Parameters
+    ----------
+    raw : tuple of float
+        Strictly increasing scores in [0, 1].
+    calibrated : tuple of float
+        Non-decreasing calibrated scores in [0, 1], one per knot.
+
+    Examples
+    --------
+    >>> from galseg.calibration import ScoreCalibration
+    >>> calibration = ScoreCalibration(raw=(0.0, 0.9, 1.0),
+    ...                                calibrated=(0.0, 0.5, 0.9))
+    >>> calibration([0.45, 0.95]).round(3).tolist()
+    [0.25, 0.7]
+    """
+
+    raw: tuple
+    calibrated: tuple
+
+    def __post_init__(self):
+        raw = _as_float_vector(self.raw, 'raw')
+        calibrated = _as_float_vector(self.calibrated, 'calibrated')
+        if len(raw) < 2 or len(raw) != len(calibrated):
+            msg = ('raw and calibrated must have the same length, at least '
+                   f'2, got {len(raw)} and {len(calibrated)}')
+            raise ValueError(msg)
+        if np.any(np.diff(raw) <= 0):
+            msg = 'raw must be strictly increasing'
+            raise ValueError(msg)
+        if np.any(np.diff(calibrated) < 0):
+            msg = 'calibrated must be non-decreasing'
+            raise ValueError(msg)
+        for name, values in (('raw', raw), ('calibrated', calibrated)):
+            if values[0] < 0 or values[-1] > 1:
+                msg = f'{name} must lie in [0, 1]'
+                raise ValueError(msg)
+        object.__setattr__(self, 'raw', tuple(raw.tolist()))
+        object.__setattr__(self, 'calibrated', tuple(calibrated.tolist()))
+
+    def __call__(self, scores):
+        """The calibrated scores of ``scores`` (an array of their shape)."""
+        scores = np.asarray(scores, dtype=float)
+        return np.interp(scores, self.raw, self.calibrated)
+
+    @classmethod
+    def fit(cls, scores, is_true):
+        """
+        Fit the calibration to detections known to be true or false.
+
+        The isotonic regression of ``is_true`` on ``scores``
+        (`scipy.optimize.isotonic_regression`) pools detections into
+        blocks of increasing fraction true; the knots are the blocks'
+        mean scores and fractions, with ``(0, 0)`` added below them, so
+        that the map is strictly increasing between knots and keeps the
+        order of all but equal scores.
+
+        Parameters
+        ----------
+        scores : array_like
+            Scores in [0, 1].
+        is_true : array_like of bool
+            Whether each detection is a true source.
+
+        Returns
+        -------
+        calibration : `ScoreCalibration`
+
+        Raises
+        ------
+        ValueError
+            If there are no detections, or the inputs are not scores and
+            booleans of one length.
+        """
+        from scipy.optimize import isotonic_regression
+
+        scores, is_true = _scores_and_outcomes(scores, is_true)
+        if len(scores) == 0:
+            msg = 'cannot fit a calibration without detections'
+            raise ValueError(msg)
+        # equal scores are one point, weighted by their number
+        unique, inverse, counts = np.unique(scores, return_inverse=True,
+                                            return_counts=True)
+        fraction = np.bincount(inverse, weights=is_true) / counts
+        fit = isotonic_regression(fraction, weights=counts)
+        starts = fit.blocks[:-1]
+        raw = np.add.reduceat(unique * counts, starts) / np.add.reduceat(
+            counts, starts)
+        calibrated = fit.x[starts]
+        if raw[0] > 0:
+            raw, calibrated = np.r_[0.0, raw], np.r_[0.0, calibrated]
+        if len(raw) == 1:  # one block at a score of 0
+            raw, calibrated = np.r_[raw, 1.0], np.r_[calibrated, calibrated]
+        return cls(raw=tuple(raw), calibrated=tuple(np.clip(calibrated, 0, 1)))
+
+    def to_dict(self):
+        """The calibration as a JSON-ready dict."""
+        return {'raw': list(self.raw), 'calibrated': list(self.calibrated)}
+
+    @classmethod
+    def from_dict(cls, values):
+        """The calibration of `to_dict`."""
+        if not isinstance(values, dict) or set(values) != {'raw',
+                                                           'calibrated'}:
+            msg = ("a score calibration must be a dict with keys 'raw' and "
+                   f"'calibrated', got {values!r}")
+            raise ValueError(msg)
+        return cls(raw=tuple(values['raw']),
+                   calibrated=tuple(values['calibrated']))
+
+
+@dataclass(frozen=True)
+class ModelCalibration:
+    """
+    What `calibrate` chose for a model on validation data.
+
+    Attributes
+    ----------
+    score_calibration : `ScoreCalibration`
+        The map from network scores to calibrated scores.
+    score_threshold : float
+        The calibrated score threshold with the best detection-level F1
+        among those whose precision reaches ``min_precision``; if none
+        reaches it, the one with the highest precision.
+    min_precision : float
+        The precision asked for.
+    reliability_before, reliability_after : `~astropy.table.Table`
+        Reliability tables (see `reliability_table`) of the raw and the
+        calibrated scores, with the expected calibration error in their
+        ``meta['ece']``.
+    thresholds : `~astropy.table.Table`
+        Detection-level precision, recall and F1 of the whole deblender
+        at each candidate threshold (see `threshold_table`).
+    n_scenes : int
+        The number of validation scenes.
+    """
+
+    score_calibration: ScoreCalibration
+    score_threshold: float
+    min_precision: float
+    reliability_before: object
+    reliability_after: object
+    thresholds: object
+    n_scenes: int
+
+    @property
+    def reaches_min_precision(self):
+        """Whether the chosen threshold reaches ``min_precision``."""
+        row = self.thresholds[np.isclose(self.thresholds['threshold'],
+                                         self.score_threshold)][0]
+        return bool(row['precision'] >= self.min_precision)
+
+
+def reliability_table(scores, is_true, bins=RELIABILITY_BINS):
+    """
+    Reliability table: per score bin, how many detections are true.
+
+    Parameters
+    ----------
+    scores : array_like
+        Scores in [0, 1].
+    is_true : array_like of bool
+        Whether each detection is a true source.
+    bins : sequence of float, optional
+        Increasing bin edges; the last bin includes its upper edge.
+
+    Returns
+    -------
+    table : `~astropy.table.Table`
+        Columns ``low``, ``high``, ``n``, ``mean_score``,
+        ``fraction_true`` (NaN for empty bins); ``meta['ece']`` is the
+        expected calibration error: the mean over detections in the bins
+        of ``|fraction_true - mean_score|`` of their bin.
+
+    Examples
+    --------
+    >>> from galseg.calibration import reliability_table
+    >>> table = reliability_table([0.55, 0.65, 0.95, 0.99],
+    ...                           [False, True, True, True],
+    ...                           bins=(0.5, 0.9, 1.0))
+    >>> table['n'].tolist(), round(table.meta['ece'], 3)
+    ([2, 2], 0.2)
+    """
+    from astropy.table import Table
+
+    scores, is_true = _scores_and_outcomes(scores, is_true)
+    bins = _as_float_vector(bins, 'bins')
+    if len(bins) < 2 or np.any(np.diff(bins) <= 0):
+        msg = 'bins must be at least two increasing edges'
+        raise ValueError(msg)
+    rows, weighted_gap, n_binned = [], 0.0, 0
+    for i, (low, high) in enumerate(zip(bins[:-1], bins[1:])):
+        last = i == len(bins) - 2
+        inside = (scores >= low) & ((scores <= high) if last
+                                    else (scores < high))
+        n = int(inside.sum())
+        mean = scores[inside].mean() if n else np.nan
+        fraction = is_true[inside].mean() if n else np.nan
+        if n:
+            weighted_gap += n * abs(fraction - mean)
+            n_binned += n
+        rows.append((low, high, n, mean, fraction))
+    table = Table(rows=rows, names=('low', 'high', 'n', 'mean_score',
+                                    'fraction_true'),
+                  dtype=(float, float, int, float, float))
+    table.meta['ece'] = weighted_gap / n_binned if n_binned else np.nan
+    return table
+
+
+def _deblend_scene(deblender, scene):
+    from photutils.utils import NoDetectionsWarning
+
+    image = np.asarray(scene.image)
+    noise = np.asarray(scene.noise_sigma, dtype=image.dtype)
+    error = np.broadcast_to(noise.reshape(-1, 1, 1), image.shape).copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', NoDetectionsWarning)
+        # as the benchmarks run galseg: the scene's noise as error; the
+        # simulated images have no background
+        return deblender.deblend(image, error=error, background=0.0)
+
+
+def detection_outcomes(deblender, scenes):
+    """
+    Run a deblender on simulated scenes and score each detection.
+
+    Parameters
+    ----------
+    deblender : `~galseg.MaskRCNNDeblender`
+    scenes : iterable of `~galseg.simulate.Scene`
+        Scenes with their truth (e.g. the items of
+        `~galseg.simulate.read_dataset`).
+
+    Returns
+    -------
+    scores : `~numpy.ndarray`
+        The ``score`` of every source found.
+    is_true : `~numpy.ndarray` of bool
+        Whether its centroid lies within one PSF FWHM of a true source
+        not matched yet (best scores first).
+    n_true : int
+        The number of true sources (with a footprint).
+    """
+    from .evaluation import match_detections, scene_truth
+
+    scores, is_true, n_true = [], [], 0
+    for scene in scenes:
+        truth = scene_truth(scene)
+        n_true += len(truth['positions'])
+        result = _deblend_scene(deblender, scene)
+        if result is None:
+            continue
+        catalog = result.catalog
+        positions = np.column_stack([np.asarray(catalog['x_centroid']),
+                                     np.asarray(catalog['y_centroid'])])
+        found, _ = match_detections(positions, result.scores,
+                                    truth['positions'],
+                                    max_distance=truth['psf_fwhm'])
+        scores.extend(np.asarray(result.scores, dtype=float).tolist())
+        is_true.extend((found >= 0).tolist())
+    return np.array(scores, dtype=float), np.array(is_true, dtype=bool), n_true
+
+
+def threshold_table(deblender, scenes, thresholds=THRESHOLDS):
+    """
+    Detection-level precision, recall and F1 of a deblender per threshold.
+
+    The whole deblender runs at each threshold (suppression and
+    segmentation depend on which detections take part); the network
+    runs once per image.
+
+    Parameters
+    ----------
+    deblender : `~galseg.MaskRCNNDeblender`
+        Its ``score_threshold`` is replaced by each threshold in turn.
+    scenes : sequence of `~galseg.simulate.Scene`
+    thresholds : sequence of float, optional
+        Score thresholds in [0, 1] (of the deblender's scores: calibrated
+        ones when it has a calibration).
+
+    Returns
+    -------
+    table : `~astropy.table.Table`
+        Columns ``threshold``, ``n_detections``, ``precision``,
+        ``recall``, ``f1``.
+    """
+    from astropy.table import Table
+
+    scenes = list(scenes)
+    cached = copy.copy(deblender)
+    cached.model = _CachedNetwork(deblender.model)
+    rows = []
+    for threshold in thresholds:
+        threshold = check_fraction('threshold', threshold)
+        run = copy.copy(cached)
+        run.score_threshold = threshold
+        scores, is_true, n_true = detection_outcomes(run, scenes)
+        n_found = int(is_true.sum())
+        precision = n_found / len(scores) if len(scores) else np.nan
+        recall = n_found / n_true if n_true else np.nan
+        f1 = (2 * n_found / (len(scores) + n_true)
+              if len(scores) + n_true else np.nan)
+        rows.append((threshold, len(scores), precision, recall, f1))
+    return Table(rows=rows, names=('threshold', 'n_detections', 'precision',
+                                   'recall', 'f1'),
+                 dtype=(float, int, float, float, float))
+
+
+class _CachedNetwork:
+    """A model whose ``detect`` remembers its outputs per input batch."""
+
+    def __init__(self, model):
+        self._model = model
+        self.config = model.config
+        self._outputs = {}
+
+    def detect(self, images, batch_size=8):
+        images = np.ascontiguousarray(images)
+        key = (images.shape, hashlib.sha1(images.tobytes()).hexdigest())
+        if key not in self._outputs:
+            self._outputs[key] = self._model.detect(images,
+                                                    batch_size=batch_size)
+        return self._outputs[key]
+
+
+def _choose_threshold(table, min_precision):
+    precision = np.nan_to_num(np.asarray(table['precision']), nan=-1.0)
+    f1 = np.nan_to_num(np.asarray(table['f1']), nan=-1.0)
+    ok = precision >= min_precision
+    if ok.any():
+        best = np.flatnonzero(ok)[np.argmax(f1[ok])]
+    else:
+        best = int(np.argmax(precision))
+    return float(table['threshold'][best])
+
+
+def calibrate(model, scenes, min_precision=0.95, thresholds=THRESHOLDS,
+              **deblender_kwargs):
+    """
+    Calibrate a model's scores and choose its threshold on validation
+    scenes.
+
+    Parameters
+    ----------
+    model : str, `~pathlib.Path` or `~galseg.engine.MaskRCNN`
+        The model, as `~galseg.MaskRCNNDeblender` takes it.  Any
+        calibration it already has is not used: the fit starts from the
+        network's own scores.
+    scenes : sequence of `~galseg.simulate.Scene`
+        Validation scenes, never used in training nor for testing.
+    min_precision : float, optional
+        The detection-level precision, in (0, 1], the threshold must
+        reach.
+    thresholds : sequence of float, optional
+        Candidate thresholds of calibrated scores, in [0, 1].
+    **deblender_kwargs
+        Other settings of the deblender (not ``score_threshold``).
+
+    Returns
+    -------
+    calibration : `ModelCalibration`
+
+    Raises
+    ------
+    ValueError
+        If there are no scenes, the model finds nothing in them, or
+        ``min_precision`` or a threshold is outside its range.
+    """
+    from .deblender import MaskRCNNDeblender
+
+    min_precision = check_fraction('min_precision', min_precision,
+                                   low_open=True)
+    thresholds = sorted({check_fraction('threshold', t) for t in thresholds})
+    if not thresholds:
+        msg = 'thresholds must hold at least one threshold'
+        raise ValueError(msg)
+    if 'score_threshold' in deblender_kwargs:
+        msg = ('score_threshold is what calibrate chooses; give candidate '
+               'thresholds instead')
+        raise TypeError(msg)
+    scenes = list(scenes)
+    if not scenes:
+        msg = 'calibrate needs at least one validation scene'
+        raise ValueError(msg)
+
+    deblender = MaskRCNNDeblender(model, score_threshold=min(thresholds),
+                                  **deblender_kwargs)
+    deblender.score_calibration = None  # fit on the network's own scores
+    deblender.model = _CachedNetwork(deblender.model)
+    # below the lowest candidate: the fit must see the scores around it
+    low = copy.copy(deblender)
+    low.score_threshold = min(thresholds) / 2
+    scores, is_true, _ = detection_outcomes(low, scenes)
+    if len(scores) == 0:
+        msg = 'the model finds no source in the validation scenes'
+        raise ValueError(msg)
+    score_calibration = ScoreCalibration.fit(scores, is_true)
+
+    deblender.score_calibration = score_calibration
+    table = threshold_table(deblender, scenes, thresholds)
+    calibrated = score_calibration(scores)
+    return ModelCalibration(
+        score_calibration=score_calibration,
+        score_threshold=_choose_threshold(table, min_precision),
+        min_precision=min_precision,
+        reliability_before=reliability_table(scores, is_true),
+        reliability_after=reliability_table(calibrated, is_true),
+        thresholds=table, n_scenes=len(scenes))
+
+
+def write_calibration(calibration, model_dir, overwrite=False,
+                      provenance=None):
+    """
+    Store a calibration in a model directory (``calibration.json``).
+
+    Parameters
+    ----------
+    calibration : `ModelCalibration`
+    model_dir : str or `~pathlib.Path`
+        The model directory (with ``config.json``).
+    overwrite : bool, optional
+        Replace an existing calibration.
+    provenance : dict, optional
+        How the calibration was made (command, data), stored with it.
+
+    Returns
+    -------
+    path : `~pathlib.Path`
+
+    Raises
+    ------
+    FileExistsError
+        If the model has a calibration and ``overwrite`` is False.
+    """
+    from .models import model_directory
+
+    if not isinstance(calibration, ModelCalibration):
+        msg = ('calibration must be a ModelCalibration, got '
+               f'{type(calibration).__name__}')
+        raise TypeError(msg)
+    path = model_directory(model_dir) / CALIBRATION_FILE
+    if path.exists() and not overwrite:
+        msg = f'{path} exists; pass overwrite=True (--overwrite) to replace it'
+        raise FileExistsError(msg)
+    chosen = calibration.thresholds[np.isclose(
+        calibration.thresholds['threshold'], calibration.score_threshold)][0]
+    content = {
+        'score_calibration': calibration.score_calibration.to_dict(),
+        'score_threshold': calibration.score_threshold,
+        'min_precision': calibration.min_precision,
+        'validation': {
+            'n_scenes': calibration.n_scenes,
+            'precision': float(chosen['precision']),
+            'recall': float(chosen['recall']),
+            'f1': float(chosen['f1']),
+            'ece_before': float(calibration.reliability_before.meta['ece']),
+            'ece_after': float(calibration.reliability_after.meta['ece']),
+        },
+        'provenance': dict(provenance or {}),
+        'created': datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec='seconds'),
+    }
+    temporary = path.with_name(path.name + '.tmp')
+    temporary.write_text(json.dumps(content, indent=2) + '\n')
+    os.replace(temporary, path)
+    return path
+
+
+def read_calibration(model_dir):
+    """
+    The calibration stored in a model directory.
+
+    Parameters
+    ----------
+    model_dir : str or `~pathlib.Path`
+        A model directory.
+
+    Returns
+    -------
+    score_calibration : `ScoreCalibration` or `None`
+    score_threshold : float or `None`
+        `None` and `None` when the model has no calibration.
+
+    Raises
+    ------
+    ValueError
+        If ``calibration.json`` is not a valid calibration.
+    """
+    path = Path(model_dir) / CALIBRATION_FILE
+    if not path.is_file():
+        return None, None
+    try:
+        content = json.loads(path.read_text())
+        calibration = ScoreCalibration.from_dict(content['score_calibration'])
+        threshold = check_fraction('score_threshold',
+                                   content['score_threshold'])
+    except (KeyError, TypeError, ValueError) as exc:
+        msg = f'{path} is not a valid calibration: {exc}'
+        raise ValueError(msg) from None
+    return calibration, threshold

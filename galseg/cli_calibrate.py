@@ -1,0 +1,87 @@
+"""The ``galseg calibrate`` subcommand."""
+
+DESCRIPTION = ("Calibrate a model's detection scores and choose its score "
+               'threshold on simulated validation scenes (written to the '
+               "model directory's calibration.json).")
+
+
+def add_arguments(parser):
+    parser.add_argument('--model', required=True, metavar='DIR',
+                        help='model directory or training run')
+    parser.add_argument('--data', required=True, metavar='DIR',
+                        help='validation dataset from galseg simulate '
+                             '(never used in training nor for testing)')
+    parser.add_argument('--max-scenes', type=int, metavar='N',
+                        help='use only the first N scenes')
+    parser.add_argument('--min-precision', type=float, default=0.95,
+                        metavar='P',
+                        help='detection-level precision the threshold must '
+                             'reach')
+    parser.add_argument('--overwrite', action='store_true',
+                        help="replace the model's existing calibration")
+
+
+def _print_reliability(title, table):
+    print(f'\n{title} (expected calibration error '
+          f"{table.meta['ece']:.3f})")
+    print('| score bin | detections | mean score | fraction true |')
+    print('|---|---|---|---|')
+    for row in table:
+        print(f"| {row['low']:.2f}-{row['high']:.2f} | {row['n']} | "
+              f"{row['mean_score']:.3f} | {row['fraction_true']:.3f} |")
+
+
+def run(args):
+    from pathlib import Path
+
+    from .calibration import CALIBRATION_FILE, calibrate, write_calibration
+    from .cli import UsageError
+    from .models import model_directory
+    from .simulate import read_dataset
+    from .utils import relative_command, relative_paths
+    from .validation import check_fraction, check_int
+
+    try:
+        check_fraction('--min-precision', args.min_precision, low_open=True)
+        if args.max_scenes is not None:
+            check_int('--max-scenes', args.max_scenes, minimum=1)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.model == 'default':
+        msg = ('--model must be the path of a model directory or training '
+               'run (calibrate writes into it), not "default"')
+        raise UsageError(msg)
+    directory = model_directory(args.model)
+    if (directory / CALIBRATION_FILE).exists() and not args.overwrite:
+        msg = (f'{directory / CALIBRATION_FILE} exists; pass --overwrite to '
+               'replace it')
+        raise UsageError(msg)
+    dataset = read_dataset(args.data)
+    n_scenes = len(dataset) if args.max_scenes is None else min(
+        args.max_scenes, len(dataset))
+    scenes = [dataset[i] for i in range(n_scenes)]
+    result = calibrate(directory, scenes, min_precision=args.min_precision)
+
+    _print_reliability('network scores', result.reliability_before)
+    _print_reliability('calibrated scores', result.reliability_after)
+    print('\n| threshold | detections | precision | recall | F1 |')
+    print('|---|---|---|---|---|')
+    for row in result.thresholds:
+        print(f"| {row['threshold']:.2f} | {row['n_detections']} | "
+              f"{row['precision']:.3f} | {row['recall']:.3f} | "
+              f"{row['f1']:.3f} |")
+    reached = ('' if result.reaches_min_precision else
+               f' (no threshold reaches a precision of '
+               f'{result.min_precision}: the most precise one)')
+    provenance = {
+        'paths': 'relative to the directory the command ran in',
+        'command': relative_command(args.command_line, Path.cwd()),
+        'data': relative_paths(str(Path(args.data)), Path.cwd()),
+        'data_seed': dataset.seed,
+        'n_scenes': n_scenes,
+    }
+    path = write_calibration(result, directory, overwrite=args.overwrite,
+                             provenance=provenance)
+    print(f'\nscore threshold {result.score_threshold:.2f}{reached}; '
+          f'wrote {path}')
+    return 0

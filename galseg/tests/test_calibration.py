@@ -1,0 +1,216 @@
+"""Score calibration and the choice of a model's threshold (galseg.calibration)."""
+
+import json
+import shutil
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from astropy.table import Table
+from numpy.testing import assert_allclose
+from scipy import ndimage
+
+from galseg.calibration import (CALIBRATION_FILE, ModelCalibration,
+                                ScoreCalibration, calibrate,
+                                read_calibration, reliability_table,
+                                write_calibration)
+
+from .blobs import make_blob_scene
+
+
+def _overconfident(n, seed=0):
+    """Scores whose true probability is score**3 (an overconfident net)."""
+    rng = np.random.default_rng(seed)
+    scores = rng.uniform(0.3, 1.0, n)
+    return scores, rng.uniform(size=n) < scores**3
+
+
+def test_fit_recovers_the_probability_and_lowers_the_ece():
+    scores, is_true = _overconfident(20000)
+    calibration = ScoreCalibration.fit(scores, is_true)
+    grid = np.linspace(0.4, 0.95, 12)
+    assert_allclose(calibration(grid), grid**3, atol=0.05)
+    assert np.all(np.diff(calibration(np.linspace(0, 1, 101))) >= 0)
+    before = reliability_table(scores, is_true).meta['ece']
+    held_out, held_out_true = _overconfident(20000, seed=1)
+    after = reliability_table(calibration(held_out),
+                              held_out_true).meta['ece']
+    assert before > 0.15 and after < 0.03
+
+
+def test_fit_keeps_order_and_round_trips():
+    scores = np.array([0.1, 0.2, 0.2, 0.5, 0.9, 0.95])
+    is_true = np.array([False, True, False, True, True, True])
+    calibration = ScoreCalibration.fit(scores, is_true)
+    assert calibration.raw[0] == 0.0 and calibration.calibrated[0] == 0.0
+    assert ScoreCalibration.from_dict(
+        json.loads(json.dumps(calibration.to_dict()))) == calibration
+    # all true: everything above the lowest score is calibrated to 1
+    assert ScoreCalibration.fit([0.5, 0.8], [True, True])(0.9) == 1.0
+
+
+@pytest.mark.parametrize('kwargs, error, match', [
+    (dict(raw=(0.0, 0.5), calibrated=(0.2,)), ValueError, 'same length'),
+    (dict(raw=(0.5, 0.5), calibrated=(0.1, 0.2)), ValueError,
+     'raw must be strictly increasing'),
+    (dict(raw=(0.0, 1.0), calibrated=(0.5, 0.2)), ValueError,
+     'calibrated must be non-decreasing'),
+    (dict(raw=(0.0, 1.5), calibrated=(0.0, 1.0)), ValueError,
+     r'raw must lie in \[0, 1\]'),
+    (dict(raw=(0.0, 1.0), calibrated=(0.0, np.nan)), ValueError,
+     'calibrated must be finite'),
+    (dict(raw=('a', 'b'), calibrated=(0.0, 1.0)), TypeError,
+     'raw must be numeric'),
+])
+def test_calibration_bad_values(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        ScoreCalibration(**kwargs)
+
+
+def test_fit_and_table_bad_values():
+    with pytest.raises(ValueError, match='without detections'):
+        ScoreCalibration.fit([], [])
+    with pytest.raises(ValueError, match='is_true must hold booleans'):
+        ScoreCalibration.fit([0.5, 0.6], [0, 2])
+    with pytest.raises(ValueError, match='is_true must have the shape'):
+        ScoreCalibration.fit([0.5, 0.6], [True])
+    with pytest.raises(ValueError, match=r'scores must lie in \[0, 1\]'):
+        reliability_table([1.2], [True])
+    with pytest.raises(ValueError, match='bins must be'):
+        reliability_table([0.5], [True], bins=(0.9, 0.5))
+    with pytest.raises(ValueError, match="keys 'raw' and 'calibrated'"):
+        ScoreCalibration.from_dict({'raw': [0, 1]})
+
+
+def test_reliability_table_counts_and_ece():
+    table = reliability_table([0.55, 0.65, 0.95, 0.99, 0.1],
+                              [False, True, True, True, True],
+                              bins=(0.5, 0.9, 1.0))
+    # the score of 0.1 is below every bin
+    assert table['n'].tolist() == [2, 2]
+    assert_allclose(table['fraction_true'], [0.5, 1.0])
+    assert_allclose(table.meta['ece'], (2 * 0.1 + 2 * 0.03) / 4)
+
+
+def _blob_scenes(n, seed):
+    rng = np.random.default_rng(seed)
+    scenes = []
+    for index in range(n):
+        image, isolated, footprints = make_blob_scene(
+            rng, n_blobs=1 + index % 3)
+        centres = [ndimage.center_of_mass(blob[0]) for blob in isolated]
+        catalog = Table({'x': [c[1] for c in centres],
+                         'y': [c[0] for c in centres],
+                         'has_footprint': footprints.any(axis=(1, 2))})
+        scenes.append(SimpleNamespace(
+            image=image.astype(np.float32), footprints=footprints,
+            catalog=catalog, psf_fwhm=np.array([4.0]),
+            noise_sigma=np.array([1.0])))
+    return scenes
+
+
+@pytest.fixture(scope='module')
+def calibrated_model(tiny_model_dir, tmp_path_factory):
+    """A copy of the tiny model, calibrated on blob scenes."""
+    directory = tmp_path_factory.mktemp('calibrated') / 'tiny'
+    shutil.copytree(tiny_model_dir, directory)
+    result = calibrate(directory, _blob_scenes(9, seed=3),
+                       thresholds=(0.3, 0.5, 0.7, 0.9))
+    write_calibration(result, directory, provenance={'data': 'blobs'})
+    return directory, result
+
+
+def test_calibrate_chooses_the_best_f1_with_the_precision(calibrated_model):
+    directory, result = calibrated_model
+    assert isinstance(result, ModelCalibration)
+    table = result.thresholds
+    assert table['threshold'].tolist() == [0.3, 0.5, 0.7, 0.9]
+    assert result.n_scenes == 9
+    precise = table[table['precision'] >= result.min_precision]
+    if len(precise):
+        best = precise[np.argmax(precise['f1'])]
+        assert result.score_threshold == best['threshold']
+        assert result.reaches_min_precision
+    else:
+        assert result.score_threshold == table['threshold'][
+            np.argmax(table['precision'])]
+    stored = json.loads((directory / CALIBRATION_FILE).read_text())
+    assert stored['score_threshold'] == result.score_threshold
+    assert stored['provenance'] == {'data': 'blobs'}
+    assert stored['validation']['n_scenes'] == 9
+
+
+def test_deblender_uses_the_model_calibration(calibrated_model,
+                                              tiny_model_dir):
+    from galseg import MaskRCNNDeblender
+
+    directory, result = calibrated_model
+    calibrated = MaskRCNNDeblender(directory)
+    assert calibrated.score_threshold == result.score_threshold
+    assert calibrated.score_calibration == result.score_calibration
+    # an explicit threshold wins; a model without calibration keeps 0.7
+    assert MaskRCNNDeblender(directory,
+                             score_threshold=0.4).score_threshold == 0.4
+    raw = MaskRCNNDeblender(tiny_model_dir, score_threshold=0.0)
+    assert raw.score_threshold == 0.0 and raw.score_calibration is None
+    assert MaskRCNNDeblender(tiny_model_dir).score_threshold == 0.7
+
+    # the catalog's scores are the calibrated network scores
+    scene = _blob_scenes(1, seed=5)[0]
+    low = MaskRCNNDeblender(directory, score_threshold=0.0)
+    result_raw = raw.deblend(scene.image, background=0.0)
+    result_calibrated = low.deblend(scene.image, background=0.0)
+    assert result_raw is not None and result_calibrated is not None
+    assert_allclose(np.sort(result_calibrated.scores),
+                    np.sort(result.score_calibration(result_raw.scores)),
+                    atol=1e-6)
+
+
+def test_stored_calibration_is_checked(calibrated_model, tmp_path):
+    directory, result = calibrated_model
+    with pytest.raises(FileExistsError, match='overwrite'):
+        write_calibration(result, directory)
+    bad = tmp_path / 'bad'
+    shutil.copytree(directory, bad)
+    (bad / CALIBRATION_FILE).write_text(json.dumps(
+        {'score_calibration': {'raw': [0, 1], 'calibrated': [1, 0]},
+         'score_threshold': 0.5}))
+    with pytest.raises(ValueError, match='not a valid calibration'):
+        read_calibration(bad)
+    with pytest.raises(TypeError, match='must be a ModelCalibration'):
+        write_calibration({'score_threshold': 0.5}, directory)
+
+
+def test_calibrate_bad_values(tiny_model_dir):
+    scenes = _blob_scenes(1, seed=0)
+    with pytest.raises(ValueError, match='min_precision'):
+        calibrate(tiny_model_dir, scenes, min_precision=0.0)
+    with pytest.raises(ValueError, match='threshold'):
+        calibrate(tiny_model_dir, scenes, thresholds=(0.5, 1.5))
+    with pytest.raises(ValueError, match='at least one validation scene'):
+        calibrate(tiny_model_dir, [])
+    with pytest.raises(TypeError, match='score_threshold is what'):
+        calibrate(tiny_model_dir, scenes, score_threshold=0.5)
+
+
+def test_calibrate_command(calibrated_model, simulated_datasets, tmp_path,
+                           capsys):
+    from galseg.cli import main
+
+    directory = tmp_path / 'model'
+    shutil.copytree(calibrated_model[0], directory)
+    args = ['calibrate', '--model', str(directory), '--data',
+            str(simulated_datasets['val']), '--max-scenes', '3']
+    # the tiny model was calibrated before: replacing needs --overwrite
+    assert main(args) == 2
+    assert '--overwrite' in capsys.readouterr().err
+    assert main(args + ['--overwrite']) == 0
+    output = capsys.readouterr().out
+    assert 'expected calibration error' in output
+    assert 'score threshold' in output
+    stored = json.loads((directory / CALIBRATION_FILE).read_text())
+    assert stored['provenance']['n_scenes'] == 3
+    assert stored['provenance']['command'].startswith('galseg calibrate')
+    assert main(['calibrate', '--model', 'default', '--data',
+                 str(simulated_datasets['val'])]) == 2
+    assert main(args + ['--min-precision', '1.5']) == 2
