@@ -72,7 +72,8 @@ FAMILIES = {
                               noise_correlation=[0.5, 1.5]), 1.0),
 }
 FIRST_SEED = 9001
-COLUMNS = ('AP50', 'det_precision', 'det_recall', 'over_count',
+COLUMNS = ('AP50', 'det_precision', 'precision_separated', 'det_recall',
+           'over_count',
            'under_count', 'fragments', 'spurious', 'total_flux_error')
 
 

@@ -358,6 +358,9 @@ def _make_table(summaries, times, bins):
         'AP50': 'mask AP at IoU 0.5',
         'AP75': 'mask AP at IoU 0.75',
         'precision': 'precision at IoU 0.5, all predictions',
+        'precision_separated': 'precision at IoU 0.5 of the detections '
+                               'of true sources without a true neighbour '
+                               'closer than 2 PSF FWHM',
         'recall': 'recall at IoU 0.5, all predictions',
         'F1': 'F1 score at IoU 0.5',
         'median_flux_error': 'median |measured - true| / true of matched '

@@ -36,6 +36,10 @@ DEFAULT_SEPARATION_BINS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
 #: than this many PSF FWHM.
 BLENDED_SEPARATION = 3.0
 
+#: A detection counts in ``precision_separated`` when its true source has
+#: no true neighbour closer than this many PSF FWHM.
+SEPARATED = 2.0
+
 
 def _validate_masks(masks, name, shape=None):
     masks = np.asarray(masks)
@@ -499,6 +503,7 @@ class EvaluationAccumulator:
         self._source_total_errors = []
         self._source_segment_errors = []
         self._source_separation = []
+        self._pred_separation = []
 
     def __repr__(self):
         bins = self.separation_bins.tolist()
@@ -597,13 +602,18 @@ class EvaluationAccumulator:
                 pred_to_true_50 = pred_to_true
 
         bins = np.full((n_pred, n_thr), -1)
+        # nearest true neighbour (PSF FWHM) of each prediction's source
+        pred_separation = np.full(n_pred, np.nan)
         if psf_fwhm is not None:
             true_bins = self._true_source_bins(true_positions, psf_fwhm)
             self._true_bins.append(true_bins)
+            pred_separation[:] = np.inf
             if n_true > 0:
                 home = self._home_sources(pred_masks, iou, true_positions)
                 source = np.where(matched >= 0, matched, home[:, None])
                 bins = true_bins[source]
+                pred_separation = _nearest_neighbour_distance(
+                    true_positions)[source[:, self._i50]] / psf_fwhm
             first, second, separation = close_pairs(
                 true_positions, self.separation_bins[-1] * psf_fwhm)
             self._pair_bins.append(self._bin_index(separation / psf_fwhm))
@@ -633,6 +643,7 @@ class EvaluationAccumulator:
         self._scores.append(pred_scores)
         self._is_tp.append(is_tp)
         self._bins.append(bins)
+        self._pred_separation.append(pred_separation)
         self.n_true += n_true
         self.n_images += 1
 
@@ -666,14 +677,8 @@ class EvaluationAccumulator:
                     if error.size:
                         source_errors[index] = np.median(error)
             errors.append(source_errors)
-        separation = np.full(n_true, np.inf)
-        if n_true > 1:
-            from scipy.spatial.distance import cdist
-
-            distance = cdist(true_positions, true_positions)
-            np.fill_diagonal(distance, np.inf)
-            separation = distance.min(axis=1) / psf_fwhm
-        self._source_separation.append(separation)
+        self._source_separation.append(
+            _nearest_neighbour_distance(true_positions) / psf_fwhm)
 
     def _true_source_bins(self, positions, psf_fwhm):
         if len(positions) < 2:
@@ -708,7 +713,10 @@ class EvaluationAccumulator:
             With keys ``AP``, ``AP50``, ``AP75`` and ``AP_per_threshold``
             (one value per IoU threshold); ``precision``, ``recall``,
             ``F1``, ``n_true``, ``n_pred``, ``n_true_positive`` (at IoU
-            0.5); ``median_flux_error``, ``n_flux`` and
+            0.5); ``precision_separated`` (precision at IoU 0.5 of the
+            detections whose true source, matched or overlapped most,
+            has no true neighbour closer than `SEPARATED` PSF FWHM; with
+            ``psf_fwhm``); ``median_flux_error``, ``n_flux`` and
             ``source_flux_errors`` (per true source in the order added,
             its relative flux error, the median over bands, NaN when it
             was not matched or has no flux: compare methods on the
@@ -741,6 +749,11 @@ class EvaluationAccumulator:
         n_pred = len(scores)
         n_tp = int(is_tp[:, self._i50].sum())
         precision = n_tp / n_pred if n_pred else np.nan
+        pred_separation = (np.concatenate(self._pred_separation)
+                           if self._pred_separation else np.zeros(0))
+        separated = pred_separation >= SEPARATED
+        precision_separated = (is_tp[separated, self._i50].mean()
+                               if separated.any() else np.nan)
         recall = n_tp / self.n_true if self.n_true else np.nan
         total = n_pred + self.n_true
         f1 = 2 * n_tp / total if total else np.nan
@@ -789,6 +802,7 @@ class EvaluationAccumulator:
             'AP75': float(ap[i75]) if i75 is not None else np.nan,
             'AP_per_threshold': ap,
             'precision': float(precision),
+            'precision_separated': float(precision_separated),
             'recall': float(recall),
             'F1': float(f1),
             'n_true': int(self.n_true),
@@ -846,6 +860,16 @@ class EvaluationAccumulator:
                     float(np.median(values)) if values.size else np.nan)
         summary['source_separation'] = separation
         return summary
+
+
+def _nearest_neighbour_distance(positions):
+    """Distance from each position to its nearest other one (inf alone)."""
+    from scipy.spatial import KDTree
+
+    if len(positions) < 2:
+        return np.full(len(positions), np.inf)
+    distance, _ = KDTree(positions).query(positions, k=2)
+    return distance[:, 1]
 
 
 def evaluate_instances(pred_masks, pred_scores, true_masks, *,

@@ -268,6 +268,24 @@ def test_unmatched_prediction_goes_to_nearest_source_bin():
     assert_allclose(result['ap_vs_separation'][2], 0.5 * 51 / 101)
 
 
+def test_precision_of_separated_sources():
+    # a pair 1 FWHM apart: the pair's wrong mask does not count; the
+    # isolated source C: one true detection and one false one next to it
+    truth = stack(box(8, 8, 5, 4), box(8, 12, 5, 4), TRUE_C)
+    pred = stack(box(8, 8, 5, 9), TRUE_C, box(26, 2, 3, 3))
+    result = evaluate_instances(
+        pred, [0.9, 0.8, 0.7], truth,
+        true_positions=[[9.5, 10], [13.5, 10], [4, 22]], psf_fwhm=4.0)
+    assert_allclose(result['precision'], 1 / 3)
+    assert_allclose(result['precision_separated'], 1 / 2)
+    # in an image without truth every detection is separated and false
+    empty = evaluate_instances(stack(TRUE_A), [0.9], stack(), psf_fwhm=4.0)
+    assert empty['precision_separated'] == 0.0
+    # unknown without a PSF FWHM
+    assert np.isnan(evaluate_instances(truth, [0.9, 0.8, 0.7],
+                                       truth)['precision_separated'])
+
+
 def test_separation_statistics_need_psf_fwhm():
     truth = stack(box(8, 8, 5, 4), box(8, 12, 5, 4))
     result = evaluate_instances(truth, [0.9, 0.8], truth)
