@@ -14,7 +14,7 @@ precision, recall and F1 of the whole deblender per score threshold
 choose, and on held-out data to check.
 
 Run: ``python benchmarks/calibration.py --data DATASET [--model default]
-[--n 200]``
+[--n 200] [--skip N]``
 """
 
 import argparse
@@ -31,6 +31,9 @@ def main():
     parser.add_argument('--data', required=True,
                         help='a dataset of galseg simulate')
     parser.add_argument('--n', type=int, default=200, help='scenes')
+    parser.add_argument('--skip', type=int, default=0,
+                        help='start after this many scenes (e.g. those '
+                             'that galseg calibrate used)')
     args = parser.parse_args()
 
     from galseg import MaskRCNNDeblender
@@ -39,14 +42,15 @@ def main():
     from galseg.simulate import read_dataset
 
     dataset = read_dataset(args.data)
-    scenes = [dataset[i] for i in range(min(args.n, len(dataset)))]
+    scenes = [dataset[i] for i in range(args.skip,
+                                        min(args.skip + args.n, len(dataset)))]
     deblender = MaskRCNNDeblender(args.model, score_threshold=LOW)
     scores, is_true, n_true = detection_outcomes(deblender, scenes)
     table = reliability_table(scores, is_true)
     kind = ('calibrated' if deblender.score_calibration is not None
             else 'network')
     print(f'model {args.model} ({kind} scores); {len(scenes)} scenes of '
-          f'{args.data}; {n_true} true sources, {len(scores)} detections '
+          f'{args.data} from {args.skip}; {n_true} true sources, {len(scores)} detections '
           f'with score >= {LOW}')
     print('\n| score bin | detections | mean score | fraction true |')
     print('|---|---|---|---|')
