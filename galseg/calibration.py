@@ -274,7 +274,7 @@ def reliability_table(scores, is_true, bins=RELIABILITY_BINS):
     ...                           [False, True, True, True],
     ...                           bins=(0.5, 0.9, 1.0))
     >>> table['n'].tolist(), round(table.meta['ece'], 3)
-    ([2, 2], 0.2)
+    ([2, 2], 0.065)
     """
     from astropy.table import Table
 
@@ -298,7 +298,8 @@ def reliability_table(scores, is_true, bins=RELIABILITY_BINS):
     table = Table(rows=rows, names=('low', 'high', 'n', 'mean_score',
                                     'fraction_true'),
                   dtype=(float, float, int, float, float))
-    table.meta['ece'] = weighted_gap / n_binned if n_binned else np.nan
+    table.meta['ece'] = (float(weighted_gap / n_binned) if n_binned
+                         else float('nan'))
     return table
 
 
