@@ -384,7 +384,8 @@ def threshold_table(deblender, scenes, thresholds=THRESHOLDS):
 
     scenes = list(scenes)
     cached = copy.copy(deblender)
-    cached.model = _CachedNetwork(deblender.model)
+    if not isinstance(deblender.model, _CachedNetwork):
+        cached.model = _CachedNetwork(deblender.model)
     rows = []
     for threshold in thresholds:
         threshold = check_fraction('threshold', threshold)
