@@ -29,13 +29,13 @@ import copy
 import datetime
 import hashlib
 import json
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .utils import atomic_output, check_writable
 from .validation import check_fraction
 
 __all__ = ['ScoreCalibration', 'ModelCalibration', 'reliability_table',
@@ -536,9 +536,7 @@ def write_calibration(calibration, model_dir, overwrite=False,
                f'{type(calibration).__name__}')
         raise TypeError(msg)
     path = model_directory(model_dir) / CALIBRATION_FILE
-    if path.exists() and not overwrite:
-        msg = f'{path} exists; pass overwrite=True (--overwrite) to replace it'
-        raise FileExistsError(msg)
+    check_writable(path, overwrite)
     chosen = calibration.thresholds[np.isclose(
         calibration.thresholds['threshold'], calibration.score_threshold)][0]
     content = {
@@ -557,9 +555,8 @@ def write_calibration(calibration, model_dir, overwrite=False,
         'created': datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec='seconds'),
     }
-    temporary = path.with_name(path.name + '.tmp')
-    temporary.write_text(json.dumps(content, indent=2) + '\n')
-    os.replace(temporary, path)
+    with atomic_output(path, overwrite=overwrite) as temporary:
+        temporary.write_text(json.dumps(content, indent=2) + '\n')
     return path
 
 
