@@ -5,8 +5,9 @@ score of 0.8 mean that 80% of such detections are real sources?
 Runs ``MaskRCNNDeblender(model, score_threshold=LOW)`` (calibrated
 scores when the model has a ``calibration.json``, see ``galseg
 calibrate``) on the scenes of a simulated dataset, calls a detection
-true when its centroid lies within one PSF FWHM of a true source not
-matched yet (`galseg.calibration.detection_outcomes`), and prints the
+true when its centroid lies within one PSF FWHM (or the source's
+half-light radius, if larger) of a true source not matched yet
+(`galseg.calibration.detection_outcomes`), and prints the
 reliability table (per score bin: detections, mean score, fraction
 true) with the expected calibration error, then the detection-level
 precision, recall and F1 of the whole deblender per score threshold

@@ -7,8 +7,9 @@ Simulates ``--n`` scenes of the sky-like training recipe
 included, galaxies of every kind) with seed 9101 (never used in
 training or for choosing thresholds), deblends each with
 ``MaskRCNNDeblender(model)``, matches the catalog to the truth by
-position (a source is found when its centroid lies within one PSF FWHM
-of a true source not matched yet, best scores first:
+position (a source is found when its centroid lies within one PSF FWHM,
+or the half-light radius if larger, of a true source not matched yet,
+best scores first:
 `galseg.evaluation.match_detections`), and prints, per bin of the true
 signal-to-noise, the sources found and the fraction whose
 ``classification`` is right, with the completeness and purity of the
@@ -36,7 +37,8 @@ def matched_classes(deblender, scene):
     from photutils.utils import NoDetectionsWarning
 
     from galseg.catalog import CLASS_NAMES
-    from galseg.evaluation import match_detections, scene_truth
+    from galseg.evaluation import (detection_match_radius, match_detections,
+                                   scene_truth)
 
     truth = scene_truth(scene)
     catalog = scene.catalog[np.asarray(scene.catalog['has_footprint'],
@@ -52,8 +54,10 @@ def matched_classes(deblender, scene):
     found = result.catalog
     positions = np.column_stack([np.asarray(found['x_centroid']),
                                  np.asarray(found['y_centroid'])])
+    radius = detection_match_radius(truth['psf_fwhm'],
+                                    truth['half_light_radii'])
     to_true, _ = match_detections(positions, result.scores,
-                                  truth['positions'], truth['psf_fwhm'])
+                                  truth['positions'], radius)
     names = {name: number for number, name in CLASS_NAMES.items()}
     return [(int(catalog['class'][t]), float(catalog['snr'][t]),
              names[str(found['classification'][i])])

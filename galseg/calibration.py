@@ -6,9 +6,10 @@ A network's detection scores are confidences, not probabilities: among
 detections scored 0.8, far more or far fewer than 80% may be real
 sources.  `calibrate` runs a model on simulated validation scenes
 (seeds never used in training, and never the test sets), calls a
-detection true when its centroid lies within one PSF FWHM of a true
-source not matched yet (`galseg.evaluation.match_detections`, the
-detection-level matching of the benchmarks), and
+detection true when its centroid lies within one PSF FWHM (or the
+source's half-light radius, if larger) of a true source not matched
+yet (`galseg.evaluation.match_detections`, the detection-level matching
+of the benchmarks), and
 
 * fits a `ScoreCalibration`: the isotonic (monotone) regression of
   "is true" on the score, so that a calibrated score is the fraction of
@@ -332,12 +333,14 @@ def detection_outcomes(deblender, scenes):
     scores : `~numpy.ndarray`
         The ``score`` of every source found.
     is_true : `~numpy.ndarray` of bool
-        Whether its centroid lies within one PSF FWHM of a true source
-        not matched yet (best scores first).
+        Whether its centroid lies within one PSF FWHM, or the half-light
+        radius if larger (`galseg.evaluation.detection_match_radius`), of
+        a true source not matched yet (best scores first).
     n_true : int
         The number of true sources (with a footprint).
     """
-    from .evaluation import match_detections, scene_truth
+    from .evaluation import (detection_match_radius, match_detections,
+                             scene_truth)
 
     scores, is_true, n_true = [], [], 0
     for scene in scenes:
@@ -349,9 +352,10 @@ def detection_outcomes(deblender, scenes):
         catalog = result.catalog
         positions = np.column_stack([np.asarray(catalog['x_centroid']),
                                      np.asarray(catalog['y_centroid'])])
+        radius = detection_match_radius(truth['psf_fwhm'],
+                                        truth['half_light_radii'])
         found, _ = match_detections(positions, result.scores,
-                                    truth['positions'],
-                                    max_distance=truth['psf_fwhm'])
+                                    truth['positions'], max_distance=radius)
         scores.extend(np.asarray(result.scores, dtype=float).tolist())
         is_true.extend((found >= 0).tolist())
     return np.array(scores, dtype=float), np.array(is_true, dtype=bool), n_true

@@ -112,8 +112,10 @@ def scene_truth(scene):
     truth : dict
         ``masks`` (bool, ``(m, ny, nx)``), ``positions`` (``(m, 2)`` as
         ``(x, y)``), ``fluxes`` (``(m, n_bands)`` or ``(m,)`` or
-        `None`) and ``psf_fwhm`` (the mean over bands, pixels), for the
-        ``m`` sources that have a footprint.
+        `None`), ``psf_fwhm`` (the mean over bands, pixels) and
+        ``half_light_radii`` (pixels, NaN where unknown; `None` without
+        a ``half_light_radius`` column in arcsec and the scene's
+        ``pixel_scale``), for the ``m`` sources that have a footprint.
 
     Raises
     ------
@@ -138,7 +140,17 @@ def scene_truth(scene):
         'positions': positions[keep].reshape(-1, 2),
         'fluxes': None if fluxes is None else fluxes[keep],
         'psf_fwhm': float(np.mean(scene.psf_fwhm)),
+        'half_light_radii': _half_light_radii(scene, keep),
     }
+
+
+def _half_light_radii(scene, keep):
+    """The catalog's half-light radii (arcsec) in pixels, or `None`."""
+    scale = getattr(scene, 'pixel_scale', None)
+    if 'half_light_radius' not in scene.catalog.colnames or not scale:
+        return None
+    radii = _as_array(scene.catalog['half_light_radius']).astype(float)
+    return radii[keep] / float(scale)
 
 
 def photutils_predictor(**kwargs):
@@ -367,7 +379,8 @@ def _make_table(summaries, times, bins):
                              'sources',
         'blend_recovery': 'fraction of close pairs with both sources '
                           'matched at IoU 0.5',
-        'det_precision': 'fraction of detections within one PSF FWHM of a '
+        'det_precision': 'fraction of detections within one PSF FWHM (or '
+                         'the half-light radius, if larger) of a '
                          'true source not matched yet',
         'det_recall': 'fraction of true sources matched by position',
         'over_count': 'fraction of images with more detections than true '
@@ -548,7 +561,8 @@ def evaluate(dataset, methods, plots_dir=None, max_scenes=None,
                     pred_positions=prediction.positions,
                     true_fluxes=truth['fluxes'],
                     true_positions=truth['positions'],
-                    psf_fwhm=truth['psf_fwhm'])
+                    psf_fwhm=truth['psf_fwhm'],
+                    true_half_light_radii=truth['half_light_radii'])
             except (TypeError, ValueError) as exc:
                 msg = f'method {name!r}, scene {index}: {exc}'
                 raise type(exc)(msg) from exc

@@ -19,8 +19,9 @@ import numpy as np
 
 __all__ = ['COCO_IOU_THRESHOLDS', 'COCO_RECALL_THRESHOLDS',
            'DEFAULT_SEPARATION_BINS', 'EvaluationAccumulator',
-           'average_precision', 'close_pairs', 'evaluate_instances',
-           'mask_iou', 'match_detections', 'match_instances']
+           'average_precision', 'close_pairs', 'detection_match_radius',
+           'evaluate_instances', 'mask_iou', 'match_detections',
+           'match_instances']
 
 #: IoU thresholds of the COCO AP: 0.50, 0.55, ..., 0.95.
 COCO_IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
@@ -273,7 +274,7 @@ def match_detections(positions, scores, true_positions, max_distance):
     Match detections to true sources by position, whatever their masks.
 
     Going down the detections by decreasing score, each is matched to
-    the nearest true source not matched yet, if that lies within
+    the nearest true source not matched yet among those within their
     ``max_distance``.  Unlike `match_instances`, this does not depend
     on the shapes of the masks: a faint galaxy found on top of a bright
     one is matched even when its share of a segmentation image cannot
@@ -288,8 +289,9 @@ def match_detections(positions, scores, true_positions, max_distance):
     true_positions : `~numpy.ndarray`
         ``(m, 2)`` positions of the true sources, in the same order of
         axes.
-    max_distance : float
-        The largest distance of a match, e.g. one PSF FWHM.
+    max_distance : float or `~numpy.ndarray`
+        The largest distance of a match, e.g. one PSF FWHM, or one per
+        true source, of shape ``(m,)`` (see `detection_match_radius`).
 
     Returns
     -------
@@ -310,19 +312,61 @@ def match_detections(positions, scores, true_positions, max_distance):
     positions = np.asarray(positions, dtype=float).reshape(-1, 2)
     true_positions = np.asarray(true_positions, dtype=float).reshape(-1, 2)
     scores = np.asarray(scores, dtype=float).reshape(-1)
+    max_distance = np.broadcast_to(
+        np.asarray(max_distance, dtype=float), (len(true_positions),))
     pred_to_true = np.full(len(positions), -1)
     true_to_pred = np.full(len(true_positions), -1)
     if len(positions) == 0 or len(true_positions) == 0:
         return pred_to_true, true_to_pred
     distance = cdist(positions, true_positions)
-    distance[~np.isfinite(distance)] = np.inf
+    distance[~np.isfinite(distance) | (distance > max_distance)] = np.inf
     for index in np.argsort(-scores, kind='stable'):
         candidates = np.where(true_to_pred < 0, distance[index], np.inf)
         nearest = int(np.argmin(candidates))
-        if candidates[nearest] <= max_distance:
+        if np.isfinite(candidates[nearest]):
             pred_to_true[index] = nearest
             true_to_pred[nearest] = index
     return pred_to_true, true_to_pred
+
+
+def detection_match_radius(psf_fwhm, half_light_radii=None):
+    """
+    How far from a true source a detection may lie and still be it.
+
+    One PSF FWHM, or the source's half-light radius where that is
+    larger: the centroid of a resolved galaxy's segment (an irregular
+    galaxy, an offset bulge, a share cut by a neighbour) can lie more
+    than a small PSF's FWHM from the galaxy's centre, but not further
+    than its half-light radius.
+
+    Parameters
+    ----------
+    psf_fwhm : float
+        The PSF FWHM in pixels.
+    half_light_radii : `~numpy.ndarray`, optional
+        The half-light radius of each true source in pixels (NaN where
+        unknown, 0 for stars).
+
+    Returns
+    -------
+    radius : float or `~numpy.ndarray`
+        ``psf_fwhm`` without ``half_light_radii``, else one radius per
+        source.
+
+    Examples
+    --------
+    >>> from galseg.evaluation.metrics import detection_match_radius
+    >>> detection_match_radius(2.0, [0.0, 1.5, 6.0, float('nan')])
+    array([2., 2., 6., 2.])
+    """
+    psf_fwhm = float(psf_fwhm)
+    if not psf_fwhm > 0:
+        msg = f'psf_fwhm must be positive; got {psf_fwhm}'
+        raise ValueError(msg)
+    if half_light_radii is None:
+        return psf_fwhm
+    radii = np.asarray(half_light_radii, dtype=float).reshape(-1)
+    return np.fmax(psf_fwhm, np.where(radii > 0, radii, np.nan))
 
 
 def close_pairs(positions, max_separation):
@@ -458,7 +502,9 @@ class EvaluationAccumulator:
       summed over bands.
     * **Detection level** (needs ``psf_fwhm``): a detection is true when
       its position (``pred_positions``, else its mask centroid) lies
-      within one PSF FWHM of a true source not matched yet, going down
+      within one PSF FWHM, or the half-light radius where that is larger
+      (``true_half_light_radii``, `detection_match_radius`), of a true
+      source not matched yet, going down
       the detections by score (`match_detections`), whatever the shape
       of its mask.  ``det_precision`` and ``det_recall`` count these
       matches; an unmatched detection is a *fragment* when at least
@@ -524,7 +570,8 @@ class EvaluationAccumulator:
 
     def add(self, pred_masks, pred_scores, true_masks, *, pred_fluxes=None,
             true_fluxes=None, true_positions=None, psf_fwhm=None,
-            pred_positions=None, pred_segment_fluxes=None):
+            pred_positions=None, pred_segment_fluxes=None,
+            true_half_light_radii=None):
         """
         Add the predictions and the truth of one image.
 
@@ -557,6 +604,10 @@ class EvaluationAccumulator:
         pred_segment_fluxes : `~numpy.ndarray`, optional
             The sums of the data in the predicted segments, shaped like
             ``pred_fluxes``.
+        true_half_light_radii : `~numpy.ndarray`, optional
+            The half-light radius of each true source in pixels, of
+            shape ``(m,)`` (NaN where unknown): a detection-level match
+            reaches this far where it is larger than the PSF FWHM.
 
         Raises
         ------
@@ -581,6 +632,12 @@ class EvaluationAccumulator:
                                            n_true)
         true_positions = _validate_positions(true_positions, true_masks,
                                              'true_positions')
+        if true_half_light_radii is not None:
+            true_half_light_radii = _validate_vector(
+                true_half_light_radii, 'true_half_light_radii', n_true)
+            if np.any(true_half_light_radii < 0):
+                msg = 'true_half_light_radii must not be negative'
+                raise ValueError(msg)
         if psf_fwhm is not None:
             psf_fwhm = float(psf_fwhm)
             if not psf_fwhm > 0:
@@ -638,7 +695,7 @@ class EvaluationAccumulator:
             self._add_detection_level(
                 pred_masks, pred_scores, pred_positions, true_masks,
                 true_positions, psf_fwhm, pred_fluxes, pred_segment_fluxes,
-                true_fluxes)
+                true_fluxes, true_half_light_radii)
 
         self._scores.append(pred_scores)
         self._is_tp.append(is_tp)
@@ -649,10 +706,12 @@ class EvaluationAccumulator:
 
     def _add_detection_level(self, pred_masks, pred_scores, pred_positions,
                              true_masks, true_positions, psf_fwhm,
-                             pred_fluxes, pred_segment_fluxes, true_fluxes):
+                             pred_fluxes, pred_segment_fluxes, true_fluxes,
+                             true_half_light_radii):
         n_true = len(true_masks)
         pred_to_true, true_to_pred = match_detections(
-            pred_positions, pred_scores, true_positions, psf_fwhm)
+            pred_positions, pred_scores, true_positions,
+            detection_match_radius(psf_fwhm, true_half_light_radii))
         found = pred_to_true >= 0
         self._n_det_true_positive += int(found.sum())
         footprints = true_masks.any(axis=0)
@@ -876,6 +935,7 @@ def evaluate_instances(pred_masks, pred_scores, true_masks, *,
                        pred_fluxes=None, true_fluxes=None,
                        true_positions=None, psf_fwhm=None,
                        pred_positions=None, pred_segment_fluxes=None,
+                       true_half_light_radii=None,
                        separation_bins=DEFAULT_SEPARATION_BINS,
                        iou_thresholds=COCO_IOU_THRESHOLDS):
     """
@@ -906,5 +966,6 @@ def evaluate_instances(pred_masks, pred_scores, true_masks, *,
                     pred_fluxes=pred_fluxes, true_fluxes=true_fluxes,
                     true_positions=true_positions, psf_fwhm=psf_fwhm,
                     pred_positions=pred_positions,
-                    pred_segment_fluxes=pred_segment_fluxes)
+                    pred_segment_fluxes=pred_segment_fluxes,
+                    true_half_light_radii=true_half_light_radii)
     return accumulator.summary()

@@ -1,5 +1,6 @@
 """Tests of galseg.evaluation.evaluate and galseg.evaluation.plots."""
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 
@@ -89,6 +90,13 @@ def test_scene_truth(scenes):
     assert_equal(truth['positions'], [[24.0, 24.0]])
     assert_allclose(truth['fluxes'], [[1500.0, 1200.0]])
     assert_allclose(truth['psf_fwhm'], 2.3548 * 2.0, rtol=1e-6)
+    # without a half_light_radius column, matching uses the PSF FWHM only
+    assert truth['half_light_radii'] is None
+    scene = scenes[2]
+    catalog = scene.catalog.copy()
+    catalog['half_light_radius'] = np.full(len(catalog), 0.6)  # arcsec
+    truth = scene_truth(dataclasses.replace(scene, catalog=catalog))
+    assert_allclose(truth['half_light_radii'], [0.6 / 0.2])
 
 
 def test_evaluate_table(scenes):

@@ -6,6 +6,7 @@ from numpy.testing import assert_allclose, assert_array_equal, assert_equal
 
 from galseg.evaluation.metrics import (COCO_IOU_THRESHOLDS, EvaluationAccumulator,
                                        average_precision, close_pairs,
+                                       detection_match_radius,
                                        evaluate_instances, mask_iou,
                                        match_detections, match_instances)
 
@@ -371,6 +372,53 @@ def test_match_detections_by_position():
     empty = match_detections(np.zeros((0, 2)), [], [[1, 1]], 2.0)
     assert_array_equal(empty[0], [])
     assert_array_equal(empty[1], [-1])
+
+
+def test_match_detections_with_a_radius_per_source():
+    # a large galaxy (half-light radius 8 px) whose segment's centroid
+    # lies 5 px from its centre, beside a star, under a 2 px PSF
+    radius = detection_match_radius(2.0, [8.0, 0.0])
+    assert_allclose(radius, [8.0, 2.0])
+    pred_to_true, _ = match_detections([[25, 20], [40.5, 20], [44, 20]],
+                                       [0.9, 0.8, 0.7],
+                                       [[20, 20], [40, 20]], radius)
+    assert_array_equal(pred_to_true, [0, 1, -1])
+    # one PSF FWHM alone misses the galaxy
+    pred_to_true, _ = match_detections([[25, 20], [40.5, 20]], [0.9, 0.8],
+                                       [[20, 20], [40, 20]], 2.0)
+    assert_array_equal(pred_to_true, [-1, 1])
+    # within both radii, the nearest source not matched yet
+    pred_to_true, _ = match_detections([[38, 20]], [0.9],
+                                       [[20, 20], [40, 20]], [30.0, 2.0])
+    assert_array_equal(pred_to_true, [1])
+    assert detection_match_radius(3.0) == 3.0
+    assert_allclose(detection_match_radius(3.0, [np.nan, 1.0, 5.0]),
+                    [3.0, 3.0, 5.0])
+    with pytest.raises(ValueError, match='psf_fwhm must be positive'):
+        detection_match_radius(0.0, [1.0])
+
+
+def test_detection_level_uses_half_light_radii():
+    truth = np.zeros((1, 40, 40), dtype=bool)
+    truth[0, 4:36, 4:36] = True
+    pred = np.zeros((1, 40, 40), dtype=bool)
+    pred[0, 10:36, 10:36] = True  # centroid 3 px from the centre per axis
+    kwargs = dict(true_positions=[[19.5, 19.5]], psf_fwhm=2.0)
+    strict = evaluate_instances(pred, [0.9], truth, **kwargs)
+    assert strict['det_precision'] == 0.0
+    resolved = evaluate_instances(pred, [0.9], truth,
+                                  true_half_light_radii=[9.0], **kwargs)
+    assert resolved['det_precision'] == 1.0
+    assert resolved['det_recall'] == 1.0
+    accumulator = EvaluationAccumulator()
+    with pytest.raises(ValueError, match=r'true_half_light_radii must have '
+                       r'shape \(1,\)'):
+        accumulator.add(pred, [0.9], truth, true_half_light_radii=[1.0, 2.0],
+                        **kwargs)
+    with pytest.raises(ValueError, match='true_half_light_radii must not be '
+                       'negative'):
+        accumulator.add(pred, [0.9], truth, true_half_light_radii=[-1.0],
+                        **kwargs)
 
 
 def test_counts_fragments_and_spurious():
