@@ -591,11 +591,10 @@ def _add_knots(stamp, knots, flux, psf, half, center, galsim):
     faster, and rounding points drawn at random moves none of them by
     more than ``0.5 / _KNOT_OVERSAMPLING`` pixel.  The image of a knot
     reaches ``half`` pixels from its centre, as the galaxy's stamp from
-    the galaxy's, but no further than across the stamp.
+    the galaxy's.
     """
     scale = stamp.scale
     n = _KNOT_OVERSAMPLING
-    half = min(half, max(stamp.array.shape))
     size = (2 * half + 1) * n  # odd: the profile's centre is a pixel's
     kernel = galsim.Convolve(
         galsim.Gaussian(half_light_radius=knots.half_light_radius,
