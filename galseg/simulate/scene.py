@@ -37,10 +37,6 @@ _GSPARAMS = dict(folding_threshold=1e-2, maxk_threshold=2e-3)
 # every other scene is unchanged.
 _FALLBACK_FOLDING_THRESHOLD = 5e-2
 
-#: Star-forming knots are placed on a grid this many times finer than the
-#: pixels (see `_add_knots`).
-_KNOT_OVERSAMPLING = 3
-
 # Catalog columns of every scene, in order, with their dtypes.
 CATALOG_DTYPES = {
     'x': np.float32, 'y': np.float32, 'flux': np.float32, 'mag': np.float32,
@@ -286,30 +282,22 @@ def _bulge_disk(galsim, gsparams, fraction, disk_hlr, disk_q, disk_pa,
     return profile.withFlux(1.0), extent
 
 
-@dataclass(frozen=True)
-class _Knots:
-    """A galaxy's star-forming knots: point offsets from its centre
-    (arcsec, sheared like the disk), their total share of its flux and
-    the half-light radius of each (a round Gaussian, arcsec)."""
-    offsets: np.ndarray
-    flux_fraction: float
-    half_light_radius: float
-
-
-def _with_knots(config, rng, galsim, gsparams, disk_hlr, q, pa):
+def _with_knots(config, rng, galsim, gsparams, profile, disk_hlr, q, pa):
     """
-    The knots of a galaxy whose flux is in part in star-forming knots,
-    scattered like the disk's light (the points of `galsim.RandomKnots`).
+    A unit-flux galaxy whose flux is in part in star-forming knots,
+    scattered like the disk's light (`galsim.RandomKnots`).
     """
     fraction = rng.uniform(*config.knot_fraction)
     n_knots = int(rng.integers(config.n_knots[0], config.n_knots[1] + 1))
     knot_hlr = disk_hlr * rng.uniform(*config.knot_size)
     deviate = galsim.BaseDeviate(int(rng.integers(1, 2**31 - 1)))
-    points = galsim.RandomKnots(n_knots, half_light_radius=disk_hlr,
-                                flux=fraction, rng=deviate,
-                                gsparams=gsparams).points
-    shear = _shear(galsim, _q_to_e(q), pa).getMatrix()
-    return _Knots(points @ shear.T, float(fraction), float(knot_hlr))
+    knots = galsim.RandomKnots(n_knots, half_light_radius=disk_hlr,
+                               flux=fraction, rng=deviate,
+                               gsparams=gsparams)
+    knots = galsim.Convolve(
+        knots.shear(_shear(galsim, _q_to_e(q), pa)),
+        galsim.Gaussian(half_light_radius=knot_hlr, gsparams=gsparams))
+    return galsim.Add([profile.withFlux(1.0 - fraction), knots])
 
 
 def _irregular(config, rng, galsim, gsparams, hlr):
@@ -380,12 +368,11 @@ def _parametric_galaxy(config, rng, galsim, gsparams):
                                       *_bulge_geometry(config, rng, hlr, q,
                                                        pa))
         mean_hlr = (1 - fraction) * hlr + fraction * bulge_hlr
-    knots = None
     if config.knot_fraction[1] > 0:  # no extra draws for smooth galaxies
-        knots = _with_knots(config, rng, galsim, gsparams, hlr, q, pa)
+        profile = _with_knots(config, rng, galsim, gsparams, profile, hlr,
+                              q, pa)
     info = dict(half_light_radius=mean_hlr, ellipticity=e,
-                position_angle=pa, bulge_fraction=fraction, catalog_row=-1,
-                knots=knots)
+                position_angle=pa, bulge_fraction=fraction, catalog_row=-1)
     return profile, extent, info
 
 
@@ -547,9 +534,6 @@ def _render(config, cond, sources, positions, galsim):
                 psf.withFlux(flux).drawImage(image=stamp, center=center)
             else:
                 _draw_galaxy(source, flux, psf, stamp, center, galsim)
-                if source.get('knots') is not None:
-                    _add_knots(stamp, source['knots'], flux, psf, half,
-                               center, galsim)
             isolated[i, b, bounds.ymin:bounds.ymax + 1,
                      bounds.xmin:bounds.xmax + 1] = stamp.array
     return isolated
@@ -561,8 +545,6 @@ def _draw_galaxy(source, flux, psf, stamp, center, galsim):
         # the FFT-size warning comes with the NaN drawing handled here
         warnings.simplefilter('ignore', galsim.GalSimFFTSizeWarning)
         profile = source['profile']
-        if source.get('knots') is not None:  # the smooth part's share
-            flux *= 1 - source['knots'].flux_fraction
         galsim.Convolve(profile.withFlux(flux), psf).drawImage(
             image=stamp, center=center)
         if np.isfinite(stamp.array).all():
@@ -578,49 +560,6 @@ def _draw_galaxy(source, flux, psf, stamp, center, galsim):
     if not np.isfinite(stamp.array).all():
         msg = f'GalSim drew a non-finite image of {profile!r}'
         raise RuntimeError(msg)
-
-
-def _add_knots(stamp, knots, flux, psf, half, center, galsim):
-    """
-    Add a galaxy's knots to ``stamp``: copies of one image of a knot
-    (its Gaussian convolved with the PSF and the pixel, drawn once on a
-    grid `_KNOT_OVERSAMPLING` times finer than the pixels), each at its
-    point rounded to that finer grid.  Drawing the points in real space
-    instead of in GalSim's Fourier space, where a sum of points reaches
-    to the Nyquist frequency at every Fourier pixel, is several times
-    faster, and rounding points drawn at random moves none of them by
-    more than ``0.5 / _KNOT_OVERSAMPLING`` pixel.  The image of a knot
-    reaches ``half`` pixels from its centre, as the galaxy's stamp from
-    the galaxy's.
-    """
-    scale = stamp.scale
-    n = _KNOT_OVERSAMPLING
-    size = (2 * half + 1) * n  # odd: the profile's centre is a pixel's
-    kernel = galsim.Convolve(
-        galsim.Gaussian(half_light_radius=knots.half_light_radius,
-                        gsparams=psf.gsparams),
-        psf, galsim.Pixel(scale, gsparams=psf.gsparams)).drawImage(
-            nx=size, ny=size, scale=scale / n, method='no_pixel').array
-    # fine samples of the pixel-convolved profile times a pixel's area
-    knot_flux = n**2 * flux * knots.flux_fraction / len(knots.offsets)
-    middle = (size - 1) // 2
-    bounds = stamp.bounds
-    # each point in units of the finer grid, in the stamp's pixel frame
-    fine = np.rint((np.array([center.x, center.y])
-                    + knots.offsets / scale) * n).astype(int)
-    for fine_x, fine_y in fine:
-        # kernel index middle + pixel * n - fine is a stamp pixel's value
-        first_x, first_y = (middle - fine_x) % n, (middle - fine_y) % n
-        part = kernel[first_y::n, first_x::n]
-        x0 = (fine_x - middle + first_x) // n  # pixel of part[:, 0]
-        y0 = (fine_y - middle + first_y) // n
-        xa, xb = max(x0, bounds.xmin), min(x0 + part.shape[1] - 1, bounds.xmax)
-        ya, yb = max(y0, bounds.ymin), min(y0 + part.shape[0] - 1, bounds.ymax)
-        if xa > xb or ya > yb:
-            continue
-        stamp.array[ya - bounds.ymin:yb - bounds.ymin + 1,
-                    xa - bounds.xmin:xb - bounds.xmin + 1] += knot_flux * part[
-                        ya - y0:yb - y0 + 1, xa - x0:xb - x0 + 1]
 
 
 def _faint_image(config, cond, rng, galsim):

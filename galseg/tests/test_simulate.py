@@ -348,40 +348,6 @@ def test_galaxies_with_knots():
     assert smooth.knot_fraction == (0.0, 0.0)
 
 
-@pytest.mark.parametrize('psf_kind', ['moffat', 'airy'])
-def test_knots_are_drawn_as_galsim_draws_them(psf_kind):
-    # knots are drawn in real space, as copies of one finely sampled image
-    # of a knot; for points on that finer grid the result is GalSim's own
-    # Fourier-space drawing of the same points
-    import galsim
-    from galseg.simulate.scene import _KNOT_OVERSAMPLING, _Knots, _add_knots
-    scale = 0.2 if psf_kind == 'moffat' else 0.05
-    gsparams = galsim.GSParams(folding_threshold=1e-2, maxk_threshold=2e-3)
-    if psf_kind == 'moffat':
-        psf = galsim.Moffat(beta=3.5, fwhm=0.8, gsparams=gsparams)
-    else:
-        psf = galsim.Airy(lam_over_diam=0.08, obscuration=0.3,
-                          gsparams=gsparams)
-    rng = np.random.default_rng(5)
-    step = scale / _KNOT_OVERSAMPLING
-    offsets = rng.integers(-12, 13, (7, 2)) * step
-    knots = _Knots(offsets, 0.4, 0.3 * scale)
-    center = galsim.PositionD(31.0 + 2 / _KNOT_OVERSAMPLING, 30.0)
-    stamp = galsim.ImageF(galsim.BoundsI(0, 63, 0, 63), scale=scale)
-    _add_knots(stamp, knots, 1000.0, psf, 32, center, galsim)
-
-    points = galsim.Add([galsim.DeltaFunction(flux=400.0 / 7).shift(*xy)
-                         for xy in offsets])
-    expected = galsim.Convolve(
-        points, galsim.Gaussian(half_light_radius=0.3 * scale), psf).drawImage(
-            galsim.ImageF(galsim.BoundsI(0, 63, 0, 63), scale=scale),
-            center=center).array
-    # equal but for the light of a knot beyond 32 pixels of it
-    assert_allclose(stamp.array.sum(), expected.sum(), rtol=0.005)
-    assert np.abs(stamp.array - expected).max() < 1e-3 * expected.max()
-    assert np.abs(stamp.array - expected).sum() < 0.01 * expected.sum()
-
-
 def test_scene_truth_is_consistent():
     config = SimulationConfig(stamp_size=64, n_sources=(1, 6),
                               bands=('g', 'r', 'i'), star_fraction=0.2,
