@@ -105,7 +105,7 @@ def main(argv=None):
     header = ('sources', 'options', 'scenes/s/worker', 'with HDF5 writing',
               'random read (ms)')
     print(f'128x128 px, 1 band (LSST i), {args.n} scenes per case, after '
-          f'{WARM_UP} warm-up scenes')
+          f'{WARM_UP} warm-up scenes and one galaxy of every Sersic index')
     print(' | '.join(header))
     print(' | '.join('-' * len(name) for name in header))
     for n_sources, name, simulate, write, read in rows:
