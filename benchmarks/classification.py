@@ -10,7 +10,7 @@ training or for choosing thresholds), deblends each with
 position (a source is found when its centroid lies within one PSF FWHM,
 or the half-light radius if larger, of a true source not matched yet,
 best scores first:
-`galseg.evaluation.match_detections`), and prints, per bin of the true
+`galseg.evaluation.match_catalog`), and prints, per bin of the true
 signal-to-noise, the sources found and the fraction whose
 ``classification`` is right, with the completeness and purity of the
 stars.  The issue's target is >= 0.95 correct at S/N >= 20.
@@ -37,8 +37,7 @@ def matched_classes(deblender, scene):
     from photutils.utils import NoDetectionsWarning
 
     from galseg.catalog import CLASS_NAMES
-    from galseg.evaluation import (detection_match_radius, match_detections,
-                                   scene_truth)
+    from galseg.evaluation import match_catalog, scene_truth
 
     truth = scene_truth(scene)
     catalog = scene.catalog[np.asarray(scene.catalog['has_footprint'],
@@ -52,12 +51,7 @@ def matched_classes(deblender, scene):
     if result is None:
         return []
     found = result.catalog
-    positions = np.column_stack([np.asarray(found['x_centroid']),
-                                 np.asarray(found['y_centroid'])])
-    radius = detection_match_radius(truth['psf_fwhm'],
-                                    truth['half_light_radii'])
-    to_true, _ = match_detections(positions, result.scores,
-                                  truth['positions'], radius)
+    to_true = match_catalog(found, result.scores, truth)
     names = {name: number for number, name in CLASS_NAMES.items()}
     return [(int(catalog['class'][t]), float(catalog['snr'][t]),
              names[str(found['classification'][i])])

@@ -8,7 +8,7 @@ sources.  `calibrate` runs a model on simulated validation scenes
 (seeds never used in training, and never the test sets), calls a
 detection true when its centroid lies within one PSF FWHM (or the
 source's half-light radius, if larger) of a true source not matched
-yet (`galseg.evaluation.match_detections`, the detection-level matching
+yet (`galseg.evaluation.match_catalog`, the detection-level matching
 of the benchmarks), and
 
 * fits a `ScoreCalibration`: the isotonic (monotone) regression of
@@ -339,8 +339,7 @@ def detection_outcomes(deblender, scenes):
     n_true : int
         The number of true sources (with a footprint).
     """
-    from .evaluation import (detection_match_radius, match_detections,
-                             scene_truth)
+    from .evaluation import match_catalog, scene_truth
 
     scores, is_true, n_true = [], [], 0
     for scene in scenes:
@@ -349,13 +348,7 @@ def detection_outcomes(deblender, scenes):
         result = _deblend_scene(deblender, scene)
         if result is None:
             continue
-        catalog = result.catalog
-        positions = np.column_stack([np.asarray(catalog['x_centroid']),
-                                     np.asarray(catalog['y_centroid'])])
-        radius = detection_match_radius(truth['psf_fwhm'],
-                                        truth['half_light_radii'])
-        found, _ = match_detections(positions, result.scores,
-                                    truth['positions'], max_distance=radius)
+        found = match_catalog(result.catalog, result.scores, truth)
         scores.extend(np.asarray(result.scores, dtype=float).tolist())
         is_true.extend((found >= 0).tolist())
     return np.array(scores, dtype=float), np.array(is_true, dtype=bool), n_true

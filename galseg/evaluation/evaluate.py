@@ -24,8 +24,8 @@ from .metrics import (COCO_IOU_THRESHOLDS, DEFAULT_SEPARATION_BINS,
                       EvaluationAccumulator, _validate_bins)
 
 __all__ = ['EvaluationResult', 'default_methods', 'evaluate',
-           'galseg_predictor', 'photutils_predictor', 'scene_truth',
-           'sep_predictor', 'write_evaluation']
+           'galseg_predictor', 'match_catalog', 'photutils_predictor',
+           'scene_truth', 'sep_predictor', 'write_evaluation']
 
 #: Names of the PNG files that `evaluate` writes in ``plots_dir``.
 SEPARATION_PLOT = 'separation.png'
@@ -151,6 +151,42 @@ def _half_light_radii(scene, keep):
         return None
     radii = _as_array(scene.catalog['half_light_radius']).astype(float)
     return radii[keep] / float(scale)
+
+
+def match_catalog(catalog, scores, truth):
+    """
+    Match the sources of a galseg catalog to a scene's true sources.
+
+    The detection-level matching of the benchmarks: going down the
+    sources by score, each is matched to the nearest true source not
+    matched yet whose `detection_match_radius` (one PSF FWHM, or its
+    half-light radius where larger) reaches its centroid.
+
+    Parameters
+    ----------
+    catalog : `~astropy.table.QTable`
+        A catalog with ``x_centroid`` and ``y_centroid`` columns (e.g.
+        `galseg.DeblendResult.catalog`).
+    scores : `~numpy.ndarray`
+        The score of each source, higher matched first.
+    truth : dict
+        The scene's truth, from `scene_truth`.
+
+    Returns
+    -------
+    to_true : `~numpy.ndarray` of int
+        The matched true source of each catalog row (an index into the
+        truth), -1 if none.
+    """
+    from .metrics import detection_match_radius, match_detections
+
+    positions = np.column_stack([_as_array(catalog['x_centroid']),
+                                 _as_array(catalog['y_centroid'])])
+    radius = detection_match_radius(truth['psf_fwhm'],
+                                    truth['half_light_radii'])
+    to_true, _ = match_detections(positions, scores, truth['positions'],
+                                  radius)
+    return to_true
 
 
 def photutils_predictor(**kwargs):

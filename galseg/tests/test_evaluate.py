@@ -11,7 +11,8 @@ from numpy.testing import assert_allclose, assert_array_equal, assert_equal
 
 from galseg.evaluation.evaluate import (EvaluationResult, default_methods,
                                         evaluate, galseg_predictor,
-                                        photutils_predictor, scene_truth,
+                                        match_catalog, photutils_predictor,
+                                        scene_truth,
                                         sep_predictor, write_evaluation)
 from galseg.evaluation.plots import plot_gallery, plot_separation_curves
 
@@ -97,6 +98,21 @@ def test_scene_truth(scenes):
     catalog['half_light_radius'] = np.full(len(catalog), 0.6)  # arcsec
     truth = scene_truth(dataclasses.replace(scene, catalog=catalog))
     assert_allclose(truth['half_light_radii'], [0.6 / 0.2])
+
+
+def test_match_catalog():
+    # a large galaxy (half-light radius 8 px) whose centroid is 5 px off,
+    # beside a star, under a 2 px PSF; the third source is a fragment
+    truth = {'positions': np.array([[20.0, 20.0], [40.0, 20.0]]),
+             'psf_fwhm': 2.0, 'half_light_radii': np.array([8.0, 0.0])}
+    catalog = Table({'x_centroid': [25.0, 40.5, 44.0],
+                     'y_centroid': [20.0, 20.0, 20.0]})
+    assert_array_equal(match_catalog(catalog, [0.9, 0.8, 0.7], truth),
+                       [0, 1, -1])
+    # without radii, one PSF FWHM: the galaxy is missed
+    truth['half_light_radii'] = None
+    assert_array_equal(match_catalog(catalog, [0.9, 0.8, 0.7], truth),
+                       [-1, 1, -1])
 
 
 def test_evaluate_table(scenes):
