@@ -196,8 +196,11 @@ def _run_shards(config, seed, tasks, workers, scheduler, progress_bar):
 
     cluster = None
     if scheduler is None:
+        # a free port for the scheduler's HTTP server, which starts even
+        # without a dashboard: a second simulation at the same time must
+        # not find its default port taken
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
-                               processes=True, dashboard_address=None,
+                               processes=True, dashboard_address=':0',
                                silence_logs=logging.ERROR)
         client = Client(cluster)
     else:

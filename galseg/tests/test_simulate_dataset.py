@@ -80,6 +80,23 @@ SKY_CONFIG = SimulationConfig(stamp_size=32, n_sources=(1, 3),
                               correlated_noise_fraction=0.5)
 
 
+def test_workers_while_another_cluster_holds_the_default_port(tmp_path):
+    # a second simulation at the same time (or any server on dask's
+    # default port 8787) must not make the workers' cluster warn or fail
+    import socket
+
+    with socket.socket() as other:
+        try:
+            other.bind(('', 8787))
+            other.listen()
+        except OSError:  # already taken: the same situation
+            pass
+        dataset = simulate_dataset(CONFIG, 4, seed=3, out_dir=tmp_path,
+                                   workers=2, shard_size=2)
+    assert len(dataset) == 4
+    dataset.close()
+
+
 @pytest.mark.parametrize('config', [CONFIG, SKY_CONFIG],
                          ids=['default', 'sky'])
 def test_workers_give_identical_data(tmp_path, config):
