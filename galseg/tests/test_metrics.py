@@ -391,6 +391,10 @@ def test_match_detections_with_a_radius_per_source():
     pred_to_true, _ = match_detections([[38, 20]], [0.9],
                                        [[20, 20], [40, 20]], [30.0, 2.0])
     assert_array_equal(pred_to_true, [1])
+    with pytest.raises(ValueError, match=r'max_distance must be a number '
+                       r'or have shape \(2,\); got \(3,\)'):
+        match_detections([[38, 20]], [0.9], [[20, 20], [40, 20]],
+                         [30.0, 2.0, 1.0])
     assert detection_match_radius(3.0) == 3.0
     assert_allclose(detection_match_radius(3.0, [np.nan, 1.0, 5.0]),
                     [3.0, 3.0, 5.0])
