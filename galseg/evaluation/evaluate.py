@@ -21,7 +21,8 @@ from ..utils import atomic_output, check_writable
 from ..validation import check_int
 from .baselines import Prediction
 from .metrics import (COCO_IOU_THRESHOLDS, DEFAULT_SEPARATION_BINS,
-                      EvaluationAccumulator, _validate_bins)
+                      EvaluationAccumulator, _validate_bins,
+                      detection_match_radius, match_detections)
 
 __all__ = ['EvaluationResult', 'default_methods', 'evaluate',
            'galseg_predictor', 'match_catalog', 'photutils_predictor',
@@ -178,8 +179,6 @@ def match_catalog(catalog, scores, truth):
         The matched true source of each catalog row (an index into the
         truth), -1 if none.
     """
-    from .metrics import detection_match_radius, match_detections
-
     positions = np.column_stack([_as_array(catalog['x_centroid']),
                                  _as_array(catalog['y_centroid'])])
     radius = detection_match_radius(truth['psf_fwhm'],

@@ -312,6 +312,10 @@ def match_detections(positions, scores, true_positions, max_distance):
     positions = np.asarray(positions, dtype=float).reshape(-1, 2)
     true_positions = np.asarray(true_positions, dtype=float).reshape(-1, 2)
     scores = np.asarray(scores, dtype=float).reshape(-1)
+    if scores.shape != (len(positions),):
+        msg = (f'scores must have shape ({len(positions)},), one per '
+               f'detection; got {scores.shape}')
+        raise ValueError(msg)
     max_distance = np.asarray(max_distance, dtype=float)
     if max_distance.ndim > 0 and max_distance.shape != (len(true_positions),):
         msg = (f'max_distance must be a number or have shape '

@@ -395,6 +395,8 @@ def test_match_detections_with_a_radius_per_source():
                        r'or have shape \(2,\); got \(3,\)'):
         match_detections([[38, 20]], [0.9], [[20, 20], [40, 20]],
                          [30.0, 2.0, 1.0])
+    with pytest.raises(ValueError, match=r'scores must have shape \(1,\)'):
+        match_detections([[38, 20]], [0.9, 0.8], [[20, 20]], 2.0)
     assert detection_match_radius(3.0) == 3.0
     assert_allclose(detection_match_radius(3.0, [np.nan, 1.0, 5.0]),
                     [3.0, 3.0, 5.0])
