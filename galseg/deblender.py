@@ -41,8 +41,9 @@ class MaskRCNNDeblender:
     """
     Detect and deblend sources in an image with a Mask R-CNN model.
 
-    The image is normalised (background subtracted and divided by the
-    noise, see `~galseg.normalize_image`), cut into overlapping tiles of
+    The image is normalised as in training (the background and noise
+    estimated from the data are subtracted and divided out, see
+    `~galseg.normalize_image`), cut into overlapping tiles of
     the model's input size, and every tile is searched for sources.  The
     detections of all tiles are merged so that each source is found
     once, repeated and partial detections of a galaxy are dropped (masks
@@ -241,18 +242,20 @@ class MaskRCNNDeblender:
             ignored.
         error : array_like or `~astropy.units.Quantity`, optional
             The 1-sigma noise of each pixel, of the shape of ``data``.
-            It is used as the noise of the normalisation and gives the
-            flux errors of the catalog; pixels where it is not finite
-            and positive are masked.  When absent, the noise is
-            estimated from the data and the catalog has no errors.
+            It gives the flux errors of the catalog; pixels where it is
+            not finite and positive are masked.  When absent, the
+            catalog has no errors.  The network does not use it: its
+            input is normalised with the noise estimated from the data,
+            exactly as in training (see `~galseg.normalize_image`).
         background : float, array_like or `~astropy.units.Quantity`, optional
             The background level: a scalar, one value per band, or an
             array of the shape of ``data``.  When absent, it is
             estimated (see `~galseg.estimate_background_noise`).  It is
-            subtracted from ``data`` before the network sees the image
-            and before every flux is measured (the SourceCatalog columns,
-            ``deblended_flux`` and the deblended images); pass 0 for
-            data that are already background-subtracted.  This differs
+            subtracted from ``data`` before every flux is measured (the
+            SourceCatalog columns, ``deblended_flux`` and the deblended
+            images); pass 0 for data that are already
+            background-subtracted.  The network's input is always
+            normalised with the estimated background, as in training.  This differs
             from the ``background`` of photutils'
             `~photutils.segmentation.SourceCatalog`, a level that was
             already subtracted and is only reported: here, as for
@@ -318,14 +321,19 @@ class MaskRCNNDeblender:
                    f'expects {self.n_bands}')
             raise ValueError(msg)
 
-        background, noise = image.background, image.error
-        if background is None or noise is None:
-            est_background, est_noise = estimate_background_noise(
-                image.data, image.bad)
-            background = est_background if background is None else background
-            noise = est_noise if noise is None else noise
+        # The network sees the image normalised as in training, with the
+        # background and noise estimated from the data whatever is given:
+        # a given background or error (which may hold the sources' own
+        # Poisson noise) changes what a galaxy looks like to the network
+        # (on bright galaxies of 10-30 px, masks twice their footprint).
+        # The given background and error serve the measurements.
+        est_background, est_noise = estimate_background_noise(image.data,
+                                                              image.bad)
         normalized = normalize_image(image.data, mask=image.bad,
-                                     background=background, noise=noise)
+                                     background=est_background,
+                                     noise=est_noise)
+        background = (est_background if image.background is None
+                      else image.background)
 
         detections = self._detect(normalized)
         if not detections:

@@ -443,25 +443,40 @@ def test_no_wcs_no_error_columns(deblender, pair_image):
     assert 'kron_flux_err' not in catalog.colnames
 
 
-def test_error_is_the_noise(deblender, pair_image, monkeypatch):
+def test_network_input_is_normalised_as_in_training(deblender, pair_image,
+                                                    monkeypatch):
+    """The given error and background serve the measurements only."""
     import galseg.normalization
+    from galseg.normalization import estimate_background_noise
 
-    seen = {}
+    seen = []
     normalize_image = galseg.normalization.normalize_image
 
     def spy(image, mask=None, background=None, noise=None):
-        seen['noise'] = noise
+        seen.append((background, noise))
         return normalize_image(image, mask=mask, background=background,
                                noise=noise)
 
     monkeypatch.setattr(galseg.normalization, 'normalize_image', spy)
     error = np.full((64, 64), 1.5)
-    error[0, 0] = np.nan  # masked; any positive noise may stand there
-    _, catalog = deblender(pair_image, error=error)
-    assert_array_equal(seen['noise'][0][1:], 1.5)
-    assert np.isfinite(seen['noise'][0][0, 0])
+    error[0, 0] = np.nan  # masked
+    bad = ~np.isfinite(error)
+    results = [deblender.deblend(pair_image, error=error),
+               deblender.deblend(pair_image, error=10 * error, background=0),
+               deblender.deblend(pair_image, mask=bad)]
+    background, noise = estimate_background_noise(pair_image[None], bad)
+    for given_background, given_noise in seen[:2]:
+        assert_allclose(given_background, background)
+        assert_allclose(given_noise, noise)
+    for result in results[1:]:
+        assert_array_equal(result.segmentation_image.data,
+                           results[0].segmentation_image.data)
+        assert_allclose(result.scores, results[0].scores)
+    catalog = results[0].catalog
     assert_allclose(catalog['segment_flux_err'],
                     1.5 * np.sqrt(catalog['area'].value))
+    assert_allclose(results[1].catalog['segment_flux_err'],
+                    15 * np.sqrt(catalog['area'].value))
 
 
 def test_non_finite_pixels_are_masked(deblender, pair_image):
