@@ -22,7 +22,7 @@ from .inputs import read_fits_image, unpack_input
 from .result import DeblendResult
 from .segmentation import (suppress_contained, suppress_merged,
                            suppress_nested)
-from .tiling import (extract_tile, make_tiles, merge_tile_detections,
+from .tiling import (make_tiles, merge_tile_detections, normalized_tile,
                      suppress_duplicates, tile_detections)
 from .validation import check_bool, check_fraction, check_int
 
@@ -41,10 +41,10 @@ class MaskRCNNDeblender:
     """
     Detect and deblend sources in an image with a Mask R-CNN model.
 
-    The image is normalised as in training (the background and noise
-    estimated from the data are subtracted and divided out, see
-    `~galseg.normalize_image`), cut into overlapping tiles of
-    the model's input size, and every tile is searched for sources.  The
+    The image is cut into overlapping tiles of the model's input size,
+    every tile is normalised as a training stamp (the background and
+    noise estimated in the tile are subtracted and divided out, see
+    `galseg.tiling.normalized_tile`) and searched for sources.  The
     detections of all tiles are merged so that each source is found
     once, repeated and partial detections of a galaxy are dropped (masks
     spanning galaxies found separately, `galseg.segmentation.suppress_merged`;
@@ -313,7 +313,7 @@ class MaskRCNNDeblender:
             `None`, with a `~photutils.utils.NoDetectionsWarning`, when
             no source is found.
         """
-        from .normalization import estimate_background_noise, normalize_image
+        from .normalization import estimate_background_noise
 
         image = unpack_input(data, mask, error, background, wcs)
         if image.data.shape[0] != self.n_bands:
@@ -321,23 +321,16 @@ class MaskRCNNDeblender:
                    f'expects {self.n_bands}')
             raise ValueError(msg)
 
-        # The network sees the image normalised as in training, with the
-        # background and noise estimated from the data whatever is given:
-        # a given background or error (which may hold the sources' own
-        # Poisson noise) changes what a galaxy looks like to the network
-        # (on bright galaxies of 10-30 px, masks twice their footprint).
-        # The given background and error serve the measurements.
-        est_background, est_noise = estimate_background_noise(image.data,
-                                                              image.bad)
-        normalized = normalize_image(image.data, mask=image.bad,
-                                     background=est_background,
-                                     noise=est_noise)
-        background = (est_background if image.background is None
-                      else image.background)
-
-        detections = self._detect(normalized)
+        # The network sees every tile normalised on its own, with the
+        # background and noise estimated in it, as each training stamp
+        # was (see normalized_tile); a given background or error serve
+        # the measurements only.
+        detections = self._detect(image.data, image.bad)
         if not detections:
             return _no_detections()
+        background = image.background
+        if background is None:
+            background, _ = estimate_background_noise(image.data, image.bad)
         result = build_result(detections, image, background,
                               self.mask_threshold, self.flux_dilation,
                               self.n_pixels, seams=self._seams(image))
@@ -356,16 +349,16 @@ class MaskRCNNDeblender:
                          if math.isfinite(edge))
         return sorted(seams)
 
-    def _detect(self, normalized):
+    def _detect(self, data, bad):
         """Run the network over the tiles and merge their detections."""
-        shape = normalized.shape[:2]
+        shape = data.shape[1:]
         tiles = make_tiles(shape, self.tile_size, self.tile_overlap)
         n_batches = math.ceil(len(tiles) / self.batch_size)
         detections = []
         with _progress_bar(n_batches, self.progress_bar) as bar:
             for start in range(0, len(tiles), self.batch_size):
                 batch = tiles[start:start + self.batch_size]
-                images = np.stack([extract_tile(normalized, tile)
+                images = np.stack([normalized_tile(data, bad, tile)
                                    for tile in batch])
                 outputs = self.model.detect(images,
                                             batch_size=self.batch_size)

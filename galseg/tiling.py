@@ -8,7 +8,8 @@ overlap by at least ``overlap`` pixels.  Every tile owns a *core*: the
 tiles' cores partition the image, the seam between two neighbouring
 cores running through the middle of their overlap, so a core is its tile
 minus (at least) half the overlap on every side that borders another
-tile.
+tile.  Each tile is normalised on its own (`normalized_tile`), exactly as
+a training stamp.
 
 Merge rule
 ----------
@@ -39,7 +40,7 @@ import numpy as np
 
 from .utils import mask_bbox
 
-__all__ = ['Tile', 'Detection', 'make_tiles', 'extract_tile',
+__all__ = ['Tile', 'Detection', 'make_tiles', 'normalized_tile',
            'tile_detections', 'merge_tile_detections',
            'suppress_duplicates']
 
@@ -247,29 +248,43 @@ def make_tiles(shape, tile_size, overlap):
     return tiles
 
 
-def extract_tile(image, tile):
+def normalized_tile(data, bad, tile):
     """
-    Cut a tile out of a channels-last image, padding with zeros.
+    The network's input for one tile: the tile normalised on its own.
+
+    The tile is cut out of the data and normalised with
+    `~galseg.normalize_image`, with the background and noise estimated
+    in the tile alone, exactly as `galseg.train` normalises each
+    training stamp, and padded with zeros (empty sky) where it reaches
+    beyond the image.  (An estimate over a whole large image differs
+    from a stamp's near large galaxies, whose wings raise the stamp's
+    sigma-clipped background and noise, and the network's masks follow
+    the signal-to-noise ratio of its input.)
 
     Parameters
     ----------
-    image : `~numpy.ndarray`
-        Normalised image of shape ``(ny, nx, n_bands)``; zero means
-        background (see `galseg.normalize_image`), so padding with zeros
-        adds empty sky.
+    data : `~numpy.ndarray`
+        ``(n_bands, ny, nx)`` data.
+    bad : `~numpy.ndarray` of bool
+        Masked pixels, of the shape of ``data``.
     tile : `Tile`
 
     Returns
     -------
     cutout : `~numpy.ndarray`
-        float32 array of shape ``(tile.size, tile.size, n_bands)``.
+        float32 array of shape ``(tile.size, tile.size, n_bands)``; a
+        band with no usable pixel in the tile is zero.
     """
-    cutout = image[tile.slices]
-    if cutout.shape[:2] == (tile.size, tile.size):
-        return np.asarray(cutout, dtype=np.float32)
-    padded = np.zeros((tile.size, tile.size, image.shape[2]),
-                      dtype=np.float32)
-    padded[:cutout.shape[0], :cutout.shape[1]] = cutout
+    from .normalization import normalize_image
+
+    region = (slice(None), *tile.slices)
+    cutout, cutout_bad = data[region], bad[region]
+    n_bands, height, width = cutout.shape
+    padded = np.zeros((tile.size, tile.size, n_bands), dtype=np.float32)
+    usable = ~cutout_bad.reshape(n_bands, -1).all(axis=1)
+    if usable.any():
+        padded[:height, :width, usable] = normalize_image(
+            cutout[usable], mask=cutout_bad[usable])
     return padded
 
 

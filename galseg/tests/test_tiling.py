@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from galseg.tiling import (Detection, extract_tile, make_tiles,
-                           merge_tile_detections, tile_detections)
+from galseg.normalization import normalize_image
+from galseg.tiling import (Detection, make_tiles, merge_tile_detections,
+                           normalized_tile, tile_detections)
 
 
 def _owner_map(shape, tiles):
@@ -64,14 +65,37 @@ def test_make_tiles_validates():
         make_tiles((100, 100), 0, 0)
 
 
-def test_extract_tile_pads_with_zeros():
-    image = np.arange(30 * 20 * 2, dtype=np.float32).reshape(30, 20, 2) + 1
-    tile = make_tiles((30, 20), 64, 16)[0]
-    cutout = extract_tile(image, tile)
+def test_normalized_tile_is_a_training_stamp():
+    """Each tile is normalised on its own and padded with empty sky."""
+    rng = np.random.default_rng(3)
+    data = rng.normal(0.0, 1.0, size=(2, 30, 200))
+    data[:, :, 100:] = 50.0 + 10.0 * data[:, :, 100:]  # other sky, noise
+    bad = np.zeros(data.shape, dtype=bool)
+    tiles = make_tiles((30, 200), 64, 16)
+    first, last = tiles[0], tiles[-1]
+    cutout = normalized_tile(data, bad, last)
     assert cutout.shape == (64, 64, 2)
     assert cutout.dtype == np.float32
-    assert_array_equal(cutout[:30, :20], image)
-    assert np.all(cutout[30:] == 0) and np.all(cutout[:, 20:] == 0)
+    region = (slice(None), *last.slices)
+    assert_allclose(cutout[:30, :last.slices[1].stop - last.slices[1].start],
+                    normalize_image(data[region]), rtol=1e-6)
+    assert np.all(cutout[30:] == 0)
+    # the same noise level in both tiles, whatever the sky and its noise
+    assert_allclose(normalized_tile(data, bad, first)[:30].std(),
+                    cutout[:30].std(), rtol=0.1)
+
+
+def test_normalized_tile_with_a_masked_band():
+    data = np.random.default_rng(4).normal(size=(2, 64, 64))
+    bad = np.zeros(data.shape, dtype=bool)
+    bad[1] = True
+    bad[0, :8] = True
+    tile = make_tiles((64, 64), 64, 16)[0]
+    cutout = normalized_tile(data, bad, tile)
+    assert np.all(cutout[..., 1] == 0)
+    assert np.all(cutout[:8, :, 0] == 0)
+    assert_allclose(cutout[..., 0], normalize_image(data[:1], mask=bad[:1])
+                    [..., 0], rtol=1e-6)
 
 
 def _disk(size, y, x, radius):
