@@ -248,6 +248,40 @@ def make_tiles(shape, tile_size, overlap):
     return tiles
 
 
+#: Seed of the noise that pads a tile beyond the image.
+_PADDING_SEED = 0
+
+
+def _sky_padding(cutout, bad, usable, size):
+    """
+    A ``(size, size, n_bands)`` normalised tile of empty sky, zero where
+    ``cutout`` lies: white noise of the cutout's own pixel-to-pixel
+    noise (the robust standard deviation of the differences of
+    neighbouring pixels over sqrt(2)) in units of its estimated noise:
+    about 1 for data with white noise, about 0 for noiseless data.
+    """
+    from astropy.stats import mad_std
+
+    from .normalization import estimate_background_noise, normalize_image
+
+    n_bands, height, width = cutout.shape
+    sky_noise = np.zeros((n_bands, 1, 1))
+    if usable.any():
+        _, noise = estimate_background_noise(cutout[usable], bad[usable])
+        for band, values, band_bad, band_noise in zip(
+                np.flatnonzero(usable), cutout[usable], bad[usable], noise):
+            both = ~(band_bad[:, 1:] | band_bad[:, :-1])
+            steps = np.diff(values, axis=1)[both]
+            if steps.size:
+                sky_noise[band] = min(mad_std(steps) / np.sqrt(2)
+                                      / band_noise.item(), 1.0)
+    sky = np.random.default_rng(_PADDING_SEED).normal(
+        size=(n_bands, size, size)) * sky_noise
+    padded = normalize_image(sky, background=0.0, noise=1.0)
+    padded[:height, :width] = 0.0
+    return padded
+
+
 def normalized_tile(data, bad, tile):
     """
     The network's input for one tile: the tile normalised on its own.
@@ -255,11 +289,16 @@ def normalized_tile(data, bad, tile):
     The tile is cut out of the data and normalised with
     `~galseg.normalize_image`, with the background and noise estimated
     in the tile alone, exactly as `galseg.train` normalises each
-    training stamp, and padded with zeros (empty sky) where it reaches
-    beyond the image.  (An estimate over a whole large image differs
-    from a stamp's near large galaxies, whose wings raise the stamp's
+    training stamp.  (An estimate over a whole large image differs from
+    a stamp's near large galaxies, whose wings raise the stamp's
     sigma-clipped background and noise, and the network's masks follow
-    the signal-to-noise ratio of its input.)
+    the signal-to-noise ratio of its input.)  Where the tile reaches
+    beyond the image, it is padded with empty sky as the network knows
+    it: normalised Gaussian noise of the tile's own pixel-to-pixel noise
+    in units of the estimated noise (about 1 for data with noise, 0 for
+    noiseless data), the same for every call (a fixed seed).  Zeros around noisy
+    data, a sky that no training stamp has, made models trained on
+    sky-like scenes find sources along the edge of the padding.
 
     Parameters
     ----------
@@ -280,8 +319,11 @@ def normalized_tile(data, bad, tile):
     region = (slice(None), *tile.slices)
     cutout, cutout_bad = data[region], bad[region]
     n_bands, height, width = cutout.shape
-    padded = np.zeros((tile.size, tile.size, n_bands), dtype=np.float32)
     usable = ~cutout_bad.reshape(n_bands, -1).all(axis=1)
+    if height < tile.size or width < tile.size:
+        padded = _sky_padding(cutout, cutout_bad, usable, tile.size)
+    else:
+        padded = np.zeros((tile.size, tile.size, n_bands), dtype=np.float32)
     if usable.any():
         padded[:height, :width, usable] = normalize_image(
             cutout[usable], mask=cutout_bad[usable])

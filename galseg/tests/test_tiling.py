@@ -79,10 +79,27 @@ def test_normalized_tile_is_a_training_stamp():
     region = (slice(None), *last.slices)
     assert_allclose(cutout[:30, :last.slices[1].stop - last.slices[1].start],
                     normalize_image(data[region]), rtol=1e-6)
-    assert np.all(cutout[30:] == 0)
+    # padded with empty sky: noise of unit signal-to-noise ratio, always
+    # the same
+    sky = normalize_image(np.random.default_rng(1).normal(
+        size=(2, 64, 64)), background=0.0, noise=1.0)
+    assert_allclose(cutout[30:].std(), sky.std(), rtol=0.05)
+    assert abs(cutout[30:].mean()) < 0.02
+    assert_array_equal(normalized_tile(data, bad, last), cutout)
     # the same noise level in both tiles, whatever the sky and its noise
     assert_allclose(normalized_tile(data, bad, first)[:30].std(),
                     cutout[:30].std(), rtol=0.1)
+
+
+def test_noiseless_data_are_padded_with_noiseless_sky():
+    """photutils' deblending fixture: two noiseless Gaussians."""
+    yy, xx = np.mgrid[:100, :100]
+    data = sum(100.0 * np.exp(-((xx - x) ** 2 + (yy - 50.0) ** 2) / 50.0)
+               for x in (35.0, 50.0))
+    tile = make_tiles((100, 100), 128, 32)[0]
+    cutout = normalized_tile(data[None], np.zeros((1, 100, 100), bool), tile)
+    assert np.abs(cutout[100:]).max() < 0.02
+    assert np.abs(cutout[:, 100:]).max() < 0.02
 
 
 def test_normalized_tile_with_a_masked_band():
@@ -92,7 +109,7 @@ def test_normalized_tile_with_a_masked_band():
     bad[0, :8] = True
     tile = make_tiles((64, 64), 64, 16)[0]
     cutout = normalized_tile(data, bad, tile)
-    assert np.all(cutout[..., 1] == 0)
+    assert np.all(cutout[..., 1] == 0)  # masked pixels: zero
     assert np.all(cutout[:8, :, 0] == 0)
     assert_allclose(cutout[..., 0], normalize_image(data[:1], mask=bad[:1])
                     [..., 0], rtol=1e-6)
