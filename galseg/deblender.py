@@ -246,7 +246,7 @@ class MaskRCNNDeblender:
             not finite and positive are masked.  When absent, the
             catalog has no errors.  The network does not use it: its
             input is normalised with the noise estimated from the data,
-            exactly as in training (see `~galseg.normalize_image`).
+            exactly as in training (see `galseg.tiling.normalized_tile`).
         background : float, array_like or `~astropy.units.Quantity`, optional
             The background level: a scalar, one value per band, or an
             array of the shape of ``data``.  When absent, it is
@@ -255,8 +255,8 @@ class MaskRCNNDeblender:
             SourceCatalog columns, ``deblended_flux`` and the deblended
             images); pass 0 for data that are already
             background-subtracted.  The network's input is always
-            normalised with the estimated background, as in training.  This differs
-            from the ``background`` of photutils'
+            normalised with the estimated background, as in training.
+            This differs from the ``background`` of photutils'
             `~photutils.segmentation.SourceCatalog`, a level that was
             already subtracted and is only reported: here, as for
             `~photutils.segmentation.SourceFinder`, the sources are found

@@ -37,7 +37,9 @@ import dataclasses
 import math
 
 import numpy as np
+from astropy.stats import mad_std
 
+from .normalization import estimate_background_noise, normalize_image
 from .utils import mask_bbox
 
 __all__ = ['Tile', 'Detection', 'make_tiles', 'normalized_tile',
@@ -260,10 +262,6 @@ def _sky_padding(cutout, bad, usable, size):
     neighbouring pixels over sqrt(2)) in units of its estimated noise:
     about 1 for data with white noise, about 0 for noiseless data.
     """
-    from astropy.stats import mad_std
-
-    from .normalization import estimate_background_noise, normalize_image
-
     n_bands, height, width = cutout.shape
     sky_noise = np.zeros((n_bands, 1, 1))
     if usable.any():
@@ -294,11 +292,12 @@ def normalized_tile(data, bad, tile):
     sigma-clipped background and noise, and the network's masks follow
     the signal-to-noise ratio of its input.)  Where the tile reaches
     beyond the image, it is padded with empty sky as the network knows
-    it: normalised Gaussian noise of the tile's own pixel-to-pixel noise
-    in units of the estimated noise (about 1 for data with noise, 0 for
-    noiseless data), the same for every call (a fixed seed).  Zeros around noisy
-    data, a sky that no training stamp has, made models trained on
-    sky-like scenes find sources along the edge of the padding.
+    it: normalised Gaussian noise of the tile's own pixel-to-pixel
+    noise in units of the estimated noise (about 1 for data with noise,
+    0 for noiseless data), the same for every call (a fixed seed).
+    Zeros around noisy data, a sky that no training stamp has, made
+    models trained on sky-like scenes find sources along the edge of
+    the padding.
 
     Parameters
     ----------
@@ -314,8 +313,6 @@ def normalized_tile(data, bad, tile):
         float32 array of shape ``(tile.size, tile.size, n_bands)``; a
         band with no usable pixel in the tile is zero.
     """
-    from .normalization import normalize_image
-
     region = (slice(None), *tile.slices)
     cutout, cutout_bad = data[region], bad[region]
     n_bands, height, width = cutout.shape
