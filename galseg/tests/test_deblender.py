@@ -446,17 +446,17 @@ def test_no_wcs_no_error_columns(deblender, pair_image):
 def test_network_input_is_normalised_as_in_training(deblender, pair_image,
                                                     monkeypatch):
     """The given error and background serve the measurements only."""
-    import galseg.normalization
+    import galseg.tiling
 
     seen = []
-    normalize_image = galseg.normalization.normalize_image
+    normalize_image = galseg.tiling.normalize_image
 
     def spy(image, mask=None, background=None, noise=None):
         seen.append((background, noise))
         return normalize_image(image, mask=mask, background=background,
                                noise=noise)
 
-    monkeypatch.setattr(galseg.normalization, 'normalize_image', spy)
+    monkeypatch.setattr(galseg.tiling, 'normalize_image', spy)
     error = np.full((64, 64), 1.5)
     error[0, 0] = np.nan  # masked
     bad = ~np.isfinite(error)
