@@ -254,25 +254,25 @@ def make_tiles(shape, tile_size, overlap):
 _PADDING_SEED = 0
 
 
-def _sky_padding(cutout, bad, usable, size):
+def _sky_padding(cutout, bad, noise, size):
     """
     A ``(size, size, n_bands)`` normalised tile of empty sky, zero where
     ``cutout`` lies: white noise of the cutout's own pixel-to-pixel
     noise (the robust standard deviation of the differences of
-    neighbouring pixels over sqrt(2)) in units of its estimated noise:
-    about 1 for data with white noise, about 0 for noiseless data.
+    neighbouring pixels over sqrt(2)) in units of its estimated
+    ``noise`` (one value per band; NaN for a band with no usable pixel,
+    which gets no noise): about 1 for data with white noise, about 0 for
+    noiseless data.
     """
     n_bands, height, width = cutout.shape
     sky_noise = np.zeros((n_bands, 1, 1))
-    if usable.any():
-        _, noise = estimate_background_noise(cutout[usable], bad[usable])
-        for band, values, band_bad, band_noise in zip(
-                np.flatnonzero(usable), cutout[usable], bad[usable], noise):
-            both = ~(band_bad[:, 1:] | band_bad[:, :-1])
-            steps = np.diff(values, axis=1)[both]
-            if steps.size:
-                sky_noise[band] = min(mad_std(steps) / np.sqrt(2)
-                                      / band_noise.item(), 1.0)
+    for band, (values, band_bad, band_noise) in enumerate(
+            zip(cutout, bad, noise)):
+        both = ~(band_bad[:, 1:] | band_bad[:, :-1])
+        steps = np.diff(values, axis=1)[both]
+        if np.isfinite(band_noise) and steps.size:
+            sky_noise[band] = min(mad_std(steps) / np.sqrt(2) / band_noise,
+                                  1.0)
     sky = np.random.default_rng(_PADDING_SEED).normal(
         size=(n_bands, size, size)) * sky_noise
     padded = normalize_image(sky, background=0.0, noise=1.0)
@@ -317,13 +317,22 @@ def normalized_tile(data, bad, tile):
     cutout, cutout_bad = data[region], bad[region]
     n_bands, height, width = cutout.shape
     usable = ~cutout_bad.reshape(n_bands, -1).all(axis=1)
+    background = noise = None
+    if usable.any():
+        background, noise = estimate_background_noise(cutout[usable],
+                                                      cutout_bad[usable])
     if height < tile.size or width < tile.size:
-        padded = _sky_padding(cutout, cutout_bad, usable, tile.size)
+        band_noise = np.full(n_bands, np.nan)
+        if usable.any():
+            band_noise[usable] = np.median(noise.reshape(len(noise), -1),
+                                           axis=1)
+        padded = _sky_padding(cutout, cutout_bad, band_noise, tile.size)
     else:
         padded = np.zeros((tile.size, tile.size, n_bands), dtype=np.float32)
     if usable.any():
         padded[:height, :width, usable] = normalize_image(
-            cutout[usable], mask=cutout_bad[usable])
+            cutout[usable], mask=cutout_bad[usable], background=background,
+            noise=noise)
     return padded
 
 

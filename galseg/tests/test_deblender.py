@@ -447,6 +447,7 @@ def test_network_input_is_normalised_as_in_training(deblender, pair_image,
                                                     monkeypatch):
     """The given error and background serve the measurements only."""
     import galseg.tiling
+    from galseg.normalization import estimate_background_noise
 
     seen = []
     normalize_image = galseg.tiling.normalize_image
@@ -464,7 +465,11 @@ def test_network_input_is_normalised_as_in_training(deblender, pair_image,
                deblender.deblend(pair_image, error=10 * error, background=0),
                deblender.deblend(pair_image, mask=bad)]
     # estimated from the data, as galseg.train does for every stamp
-    assert seen == [(None, None)] * 3
+    background, noise = estimate_background_noise(pair_image[None], bad)
+    assert len(seen) == 3
+    for given_background, given_noise in seen:
+        assert_allclose(given_background, background)
+        assert_allclose(given_noise, noise)
     for result in results[1:]:
         assert_array_equal(result.segmentation_image.data,
                            results[0].segmentation_image.data)
