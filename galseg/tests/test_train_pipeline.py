@@ -43,10 +43,18 @@ def test_crop_keeps_boxes_consistent():
     assert np.all(example['gt_masks'][:n].sum(axis=(1, 2)) >= 4)
 
 
-def test_small_stamp_is_padded(scene):
+def test_small_stamp_is_padded_as_at_inference(scene):
+    """Padded with sky noise, exactly as the deblender pads a tile."""
+    from galseg.tiling import make_tiles, normalized_tile
+
     example = scene_to_example(scene, _config(image_size=96))
     assert example['images'].shape == (96, 96, 1)
-    assert np.all(example['images'][64:] == 0)
+    tile = make_tiles((64, 64), 96, 24)[0]
+    bad = np.zeros(scene.image.shape, dtype=bool)
+    assert_array_equal(example['images'],
+                       normalized_tile(scene.image, bad, tile))
+    assert_array_equal(example['images'][:64, :64],
+                       normalize_image(scene.image))
     assert np.all(example['gt_masks'][:, :, 64:] == 0)
 
 

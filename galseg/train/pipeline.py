@@ -1,9 +1,10 @@
 """
 The training input pipeline: simulated scenes to batches for the model.
 
-Each scene is normalised with `galseg.normalize_image`, the very
-function the deblender applies at inference, then cropped or padded to
-the model's input size and augmented with one of the 8 flips and
+Each scene is cropped to the model's input size and normalised with
+`galseg.tiling.normalized_tile`, the very function the deblender
+applies to every tile at inference (a scene smaller than the input is
+padded as an image smaller than a tile is), and augmented with one of the 8 flips and
 rotations of the square.  Example ``j`` of a training stream depends
 only on ``(seed, j)``, so a resumed run sees exactly the examples an
 uninterrupted run would have.
@@ -11,8 +12,8 @@ uninterrupted run would have.
 
 import numpy as np
 
-from ..normalization import normalize_image
 from ..simulate.noise import add_noise
+from ..tiling import Tile, normalized_tile
 
 __all__ = ['scene_to_example', 'training_dataset', 'validation_dataset',
            'example_signature', 'MIN_INSTANCE_PIXELS']
@@ -92,16 +93,17 @@ def scene_to_example(scene, model_config, rng=None, augment=False,
         image = add_noise(scene.noiseless, scene.noise_sigma, rng,
                           source_noise,
                           scene.noise_correlation)
-    normalized = normalize_image(image)
-
     size = model_config.image_size
-    ny, nx = normalized.shape[:2]
+    ny, nx = image.shape[1:]
     if rng is None:
         offset = (max(ny - size, 0) // 2, max(nx - size, 0) // 2)
     else:
         offset = (int(rng.integers(0, max(ny - size, 0) + 1)),
                   int(rng.integers(0, max(nx - size, 0) + 1)))
-    normalized = _crop_or_pad(normalized, size, offset, (0, 1))
+    crop = Tile(0, offset[0], offset[1], size,
+                (offset[0], offset[1], offset[0] + size, offset[1] + size))
+    normalized = normalized_tile(image, np.zeros(image.shape, dtype=bool),
+                                 crop)
     masks = _crop_or_pad(np.asarray(scene.footprints, bool), size, offset,
                          (1, 2))
     classes = np.asarray(scene.classes, np.int32)
