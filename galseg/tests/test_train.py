@@ -125,6 +125,8 @@ def test_resume_with_another_config(finished_run, simulated_datasets):
      'stage trainable must be one of heads, all'),
     ({'model': 'resnet18'}, TypeError, 'model must be a dict'),
     ({'clipnorm': -1.0}, ValueError, 'clipnorm must be a non-negative'),
+    ({'restore_best_weights': 'yes'}, TypeError,
+     'restore_best_weights must be True or False'),
 ])
 def test_bad_training_config(changes, error, match):
     with pytest.raises(error, match=match):
@@ -318,3 +320,45 @@ def test_init_model_heads_stage(finished_run, simulated_datasets, tmp_path):
     parent_card = json.loads((parent_dir / 'model_card.json').read_text())
     assert card['init_model_card'] == parent_card
     assert card['commands'] == ['fine-tune']
+
+
+def test_restore_best_weights_exports_the_best_epoch(simulated_datasets,
+                                                     tmp_path):
+    """With restore_best_weights, the model exported is the one saved at
+    the epoch of lowest validation loss, and the card says which."""
+    import numpy as np
+
+    from galseg.engine import MaskRCNN, load_model
+
+    # a learning rate high enough that the last epoch need not be best
+    config = _tiny_config(stages=[TrainingStage('all', 3, 1e-2)],
+                          eval_scenes=0, restore_best_weights=True)
+    out = tmp_path / 'run'
+    run = train(simulated_datasets['train'], simulated_datasets['val'], out,
+                config, progress=False)
+    assert run.finished
+    state = json.loads((out / 'state.json').read_text())
+    losses = {int(step): loss for step, loss in state['val_loss'].items()}
+    assert sorted(losses) == [6, 12, 18]
+    best = min(losses, key=losses.get)
+    assert state['best_step'] == best
+    assert state['best_val_loss'] == losses[best]
+    # only the best epoch's weights are kept
+    assert [p.name for p in out.glob('best-*.weights.h5')] == [
+        f'best-{best}.weights.h5']
+    saved = MaskRCNN(config.model_config(1))
+    saved.load_weights(out / f'best-{best}.weights.h5')
+    for expected, exported in zip(saved.get_weights(),
+                                  load_model(out / 'model').get_weights()):
+        np.testing.assert_array_equal(expected, exported)
+    card = json.loads((out / 'model' / 'model_card.json').read_text())
+    assert card['exported_step'] == best
+    assert card['validation_loss'] == state['val_loss']
+    assert card['training']['restore_best_weights'] is True
+
+
+def test_last_weights_exported_by_default(finished_run):
+    card = json.loads((finished_run['out'] / 'model' /
+                       'model_card.json').read_text())
+    assert card['exported_step'] == card['steps'] == 12
+    assert not list(finished_run['out'].glob('best-*.weights.h5'))

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from ..utils import atomic_output, relative_command, relative_paths
-from ..validation import check_choice, check_fraction, check_int, check_number
+from ..validation import (check_bool, check_choice, check_fraction, check_int,
+                          check_number)
 
 __all__ = ['TrainingConfig', 'TrainingStage', 'train', 'TrainingRun',
            'transfer_weights',
@@ -143,6 +144,11 @@ class TrainingConfig:
         A model directory (or run) whose weights start the training: all
         of them, or, when the number of classes differs, all but the
         class-specific output layers (see `transfer_weights`).
+    restore_best_weights : bool
+        Export the weights of the epoch with the lowest validation loss
+        (kept in the run directory as ``best-<step>.weights.h5``), not
+        the last ones, as Keras' ``EarlyStopping(restore_best_weights=
+        True)`` does.  The model card records the step exported.
     """
 
     model: dict = dataclasses.field(default_factory=dict)
@@ -164,6 +170,7 @@ class TrainingConfig:
     strategy: str = 'default'
     mixed_precision: bool = False
     init_model: str = None
+    restore_best_weights: bool = False
 
     def __post_init__(self):
         stages = tuple(stage if isinstance(stage, TrainingStage)
@@ -185,6 +192,9 @@ class TrainingConfig:
                               ('strategy', STRATEGIES),
                               ('lr_schedule', _LR_SCHEDULES)):
             check_choice(name, getattr(self, name), choices)
+        for name in ('augment', 'fresh_noise', 'mixed_precision',
+                     'restore_best_weights'):
+            check_bool(name, getattr(self, name))
         for name in ('weight_decay', 'momentum', 'clipnorm'):
             if check_number(name, getattr(self, name)) < 0:
                 msg = (f'{name} must be a non-negative number, got '
@@ -381,6 +391,8 @@ def _model_card(run_dir, config, model_config, data_info, state,
         'images_seen': state['step'] * config.batch_size,
         'wall_time_s': round(state['wall_time'], 1),
         'sessions': state['sessions'],
+        'validation_loss': state.get('val_loss', {}),
+        'exported_step': state.get('exported_step', state['step']),
     }
     card = relative_paths(card, Path.cwd())
     card['commands'] = [relative_command(command, Path.cwd())
@@ -636,6 +648,18 @@ class _Trainer:
         started[0] = time.perf_counter()
         manager.save(checkpoint_number=self.state['step'])
         _write_json(self.out / 'state.json', self.state)
+        # only once the state names the new best weights
+        best = self._best_weights_path()
+        for path in self.out.glob('best-*.weights.h5'):
+            if path != best:
+                path.unlink()
+
+    def _best_weights_path(self):
+        """The file of the best validation weights so far, or `None`."""
+        step = self.state.get('best_step')
+        if step is None:
+            return None
+        return self.out / f'best-{step}.weights.h5'
 
     # --- the loop ----------------------------------------------------------
     def run(self, max_steps):
@@ -779,8 +803,18 @@ class _Trainer:
         with self.writer.as_default(step=step):
             for name, value in logs.items():
                 tf.summary.scalar(f'val/{name}', value)
-        self.state.setdefault('val_loss', {})[str(step)] = float(
-            logs['loss']) if logs else None
+        loss = float(logs['loss']) if logs else None
+        self.state.setdefault('val_loss', {})[str(step)] = loss
+        if (self.config.restore_best_weights and loss is not None
+                and math.isfinite(loss)
+                and loss < self.state.get('best_val_loss', math.inf)):
+            from ..engine.io import _weights_only
+
+            path = self.out / f'best-{step}.weights.h5'
+            tmp = path.with_name(f'.tmp-{path.name}')
+            _weights_only(self.model).save_weights(tmp)
+            tmp.replace(path)
+            self.state.update(best_step=step, best_val_loss=loss)
         for tracker in self.model.loss_trackers:
             tracker.reset_state()
 
@@ -788,6 +822,16 @@ class _Trainer:
         from ..engine import save_model
         from ..engine.io import WEIGHTS_FILE, file_sha256
 
+        best = self._best_weights_path()
+        if self.config.restore_best_weights and best is not None:
+            from ..engine import MaskRCNN
+
+            bare = MaskRCNN(self.model_config)
+            bare.load_weights(best)
+            self.model.set_weights(bare.get_weights())
+            self.state['exported_step'] = self.state['best_step']
+        else:
+            self.state['exported_step'] = self.state['step']
         data_info = [_data_info('train', self.train_data),
                      _data_info('validation', self.val_data)]
         card = _model_card(self.out, self.config, self.model_config,
