@@ -29,7 +29,7 @@ evaluation tables are written to ``robustness.ecsv`` and a gallery of
 galseg's worst scenes per family (most extra sources, then most missed
 galaxies) to ``worst-<family>.png`` in ``--out``.
 
-Run: ``python benchmarks/robustness.py [--model default] [--n 150]``
+Run: ``python benchmarks/robustness.py [--model default] [--n 150] [--docs docs/robustness_table.inc]``
 """
 
 import argparse
@@ -124,6 +124,9 @@ def main():
                         help='directory of the ECSV table and galleries')
     parser.add_argument('--families', default=','.join(FAMILIES),
                         help='comma-separated families to run')
+    parser.add_argument('--docs', default=None, metavar='FILE',
+                        help='also write the table as reStructuredText '
+                             'into FILE (docs/robustness_table.inc)')
     args = parser.parse_args()
 
     from astropy.table import vstack
@@ -142,7 +145,7 @@ def main():
     header = ['family', 'scenes', 'method', *COLUMNS]
     print('| ' + ' | '.join(header) + ' |')
     print('|' + '---|' * len(header))
-    tables = []
+    tables, rows = [], []
     start = time.perf_counter()
     for seed, (name, (settings, share)) in enumerate(FAMILIES.items(),
                                                      FIRST_SEED):
@@ -162,8 +165,8 @@ def main():
                 n_found = row['n_pred']
                 values[COLUMNS.index('spurious')] = \
                     f'{n_found / pixels * 1e6:.1f}/Mpx'
-            print(f'| {name} | {len(scenes)} | {row["method"]} | '
-                  + ' | '.join(values) + ' |')
+            rows.append([name, str(len(scenes)), row['method'], *values])
+            print('| ' + ' | '.join(rows[-1]) + ' |')
         worst = worst_examples(scenes, masks)
         if worst:
             slug = re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')
@@ -173,6 +176,22 @@ def main():
                 overwrite=True)
     print(f'\n({time.perf_counter() - start:.0f} s; table and galleries in '
           f'{out})')
+    if args.docs:
+        Path(args.docs).write_text(rst_table(header, rows, args))
+        print(f'wrote {args.docs}')
+
+
+def rst_table(header, rows, args):
+    """The table as a reStructuredText list-table, with how it was made."""
+    lines = ['.. This file is written by benchmarks/robustness.py --docs; '
+             'do not edit.', '',
+             f'Printed by ``python benchmarks/robustness.py --model '
+             f'{args.model} --n {args.n}``.', '',
+             '.. list-table::', '    :header-rows: 1', '']
+    for cells in [header, *rows]:
+        lines.append(f'    * - {cells[0]}')
+        lines.extend(f'      - {cell}' for cell in cells[1:])
+    return '\n'.join(lines) + '\n'
 
 
 if __name__ == '__main__':
