@@ -29,7 +29,8 @@ evaluation tables are written to ``robustness.ecsv`` and a gallery of
 galseg's worst scenes per family (most extra sources, then most missed
 galaxies) to ``worst-<family>.png`` in ``--out``.
 
-Run: ``python benchmarks/robustness.py [--model default] [--n 150] [--docs docs/robustness_table.inc]``
+Run: ``python benchmarks/robustness.py [--model default] [--n 150]
+[--docs docs/robustness_table.inc]``
 """
 
 import argparse
