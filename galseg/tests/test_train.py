@@ -362,3 +362,18 @@ def test_last_weights_exported_by_default(finished_run):
                        'model_card.json').read_text())
     assert card['exported_step'] == card['steps'] == 12
     assert not list(finished_run['out'].glob('best-*.weights.h5'))
+
+
+def test_cli_restore_best_weights_overrides_the_config(tmp_path):
+    from galseg.train.cli_train import training_config_from_args
+
+    config = tmp_path / 'config.json'
+    config.write_text(json.dumps(_tiny_config().to_dict()))
+    args = build_parser().parse_args(
+        ['train', '--data', 'd', '--val', 'v', '--out', 'o', '--config',
+         str(config), '--restore-best-weights'])
+    assert training_config_from_args(args).restore_best_weights is True
+    args = build_parser().parse_args(
+        ['train', '--data', 'd', '--val', 'v', '--out', 'o', '--config',
+         str(config)])
+    assert training_config_from_args(args).restore_best_weights is False

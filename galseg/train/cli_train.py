@@ -61,6 +61,10 @@ def add_arguments(parser):
                              'GPUs, or several machines (TF_CONFIG)')
     parser.add_argument('--mixed-precision', action='store_true',
                         default=None, help='compute in bfloat16 (GPUs)')
+    parser.add_argument('--restore-best-weights', action='store_true',
+                        default=None,
+                        help='export the weights of the epoch with the '
+                             'lowest validation loss, not the last ones')
     parser.add_argument('--max-steps', type=int, metavar='N',
                         help='stop with a checkpoint after N steps in total '
                              '(continue later with --resume)')
@@ -72,7 +76,7 @@ def add_arguments(parser):
 _OVERRIDES = ('batch_size', 'optimizer', 'lr_schedule', 'warmup_steps',
               'clipnorm', 'fresh_noise', 'augment', 'checkpoint_every',
               'seed', 'eval_scenes', 'init_model', 'strategy',
-              'mixed_precision')
+              'mixed_precision', 'restore_best_weights')
 
 
 def training_config_from_args(args):
