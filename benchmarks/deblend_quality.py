@@ -30,6 +30,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 
 from galseg.models import RECIPE_DIR  # noqa: E402
+from galseg.utils import atomic_output  # noqa: E402
 
 SETS = {'blends of 1-6 sources': ('mixed', 303, None),
         'two-galaxy blends': ('pairs', 404, (2, 2))}
@@ -104,7 +105,8 @@ def main():
     if args.docs:
         header = ('.. This file is written by benchmarks/deblend_quality.py '
                   '--docs; do not edit.\n\n')
-        Path(args.docs).write_text(header + '\n'.join(docs))
+        with atomic_output(args.docs, overwrite=True) as tmp:
+            tmp.write_text(header + '\n'.join(docs))
         print(f'wrote {args.docs}')
 
 

@@ -45,6 +45,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 import numpy as np  # noqa: E402
 
 from galseg.models import RECIPE_DIR  # noqa: E402
+from galseg.utils import atomic_output  # noqa: E402
 
 ISOLATED = dict(n_sources=[1, 1], first_source_offset=16.0)
 CLUMPY = dict(knot_fraction=[0.1, 0.5], n_knots=[10, 50])
@@ -178,7 +179,8 @@ def main():
     print(f'\n({time.perf_counter() - start:.0f} s; table and galleries in '
           f'{out})')
     if args.docs:
-        Path(args.docs).write_text(rst_table(header, rows, args))
+        with atomic_output(args.docs, overwrite=True) as tmp:
+            tmp.write_text(rst_table(header, rows, args))
         print(f'wrote {args.docs}')
 
 

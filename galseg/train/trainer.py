@@ -805,16 +805,18 @@ class _Trainer:
                 tf.summary.scalar(f'val/{name}', value)
         loss = float(logs['loss']) if logs else None
         self.state.setdefault('val_loss', {})[str(step)] = loss
+        best = self.state.get('best_step')
+        best_loss = (math.inf if best is None
+                     else self.state['val_loss'][str(best)])
         if (self.config.restore_best_weights and loss is not None
-                and math.isfinite(loss)
-                and loss < self.state.get('best_val_loss', math.inf)):
+                and math.isfinite(loss) and loss < best_loss):
             from ..engine.io import _weights_only
 
             path = self.out / f'best-{step}.weights.h5'
             tmp = path.with_name(f'.tmp-{path.name}')
             _weights_only(self.model).save_weights(tmp)
             tmp.replace(path)
-            self.state.update(best_step=step, best_val_loss=loss)
+            self.state['best_step'] = step
         for tracker in self.model.loss_trackers:
             tracker.reset_state()
 
