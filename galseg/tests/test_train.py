@@ -127,6 +127,11 @@ def test_resume_with_another_config(finished_run, simulated_datasets):
     ({'clipnorm': -1.0}, ValueError, 'clipnorm must be a non-negative'),
     ({'restore_best_weights': 'yes'}, TypeError,
      'restore_best_weights must be True or False'),
+    ({'deep_fraction': 0.2}, ValueError, 'deep_fraction > 0 needs fresh_noise'),
+    ({'deep_fraction': 1.5, 'fresh_noise': True}, ValueError,
+     r'deep_fraction must be in \[0, 1\]'),
+    ({'deep_noise_scale': (0.0, 1.0)}, ValueError,
+     'deep_noise_scale: impossible range'),
 ])
 def test_bad_training_config(changes, error, match):
     with pytest.raises(error, match=match):
@@ -376,3 +381,16 @@ def test_cli_restore_best_weights_overrides_the_config(tmp_path):
         ['train', '--data', 'd', '--val', 'v', '--out', 'o', '--config',
          str(config)])
     assert training_config_from_args(args).restore_best_weights is False
+
+
+def test_cli_deep_fraction(tmp_path):
+    from galseg.train.cli_train import training_config_from_args
+
+    config = tmp_path / 'config.json'
+    config.write_text(json.dumps(_tiny_config().to_dict()))
+    args = build_parser().parse_args(
+        ['train', '--data', 'd', '--val', 'v', '--out', 'o', '--config',
+         str(config), '--fresh-noise', '--deep-fraction', '0.2'])
+    config = training_config_from_args(args)
+    assert (config.deep_fraction, config.deep_noise_scale) == (0.2,
+                                                               (1e-4, 1.0))

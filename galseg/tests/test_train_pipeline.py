@@ -168,3 +168,68 @@ def test_add_noise_rejects_bad_correlation():
         add_noise(noiseless, [1.0], rng, correlation='wide')
     with pytest.raises(ValueError, match='correlation must be finite and >= 0'):
         add_noise(noiseless, [1.0], rng, correlation=-1.0)
+
+
+def test_deep_example_scales_the_noise_and_redraws_the_footprints():
+    """A deep example is the scene as a much longer exposure shows it:
+    the same sources, noise scaled down, footprints at the scaled noise,
+    the faint population (not in the truth) kept below the limit."""
+    from galseg.simulate import add_noise
+    from galseg.simulate.scene import make_footprints
+
+    config = SimulationConfig(stamp_size=64, n_sources=(2, 2),
+                              faint_sources=(5, 5))
+    scene = simulate_scene(config, seed=5, index=0)
+    assert scene.faint is not None
+    scale = 1e-3
+    example = scene_to_example(scene, _config(),
+                               rng=np.random.default_rng(2),
+                               fresh_noise=True, noise_scale=scale)
+    signal = scene.noiseless - (1 - scale) * scene.faint
+    noisy = add_noise(signal, scene.noise_sigma, np.random.default_rng(2),
+                      True, scene.noise_correlation)
+    image = signal + scale * (noisy - signal)
+    assert_array_equal(example['images'], normalize_image(image))
+    footprints = make_footprints(scene.isolated, scale * scene.noise_sigma,
+                                 1.0, [0])
+    keep = footprints.sum(axis=(1, 2)) >= 4
+    order = np.argsort(-footprints.sum(axis=(1, 2))[keep], kind='stable')
+    assert_array_equal(
+        np.sort(example['gt_masks'][:keep.sum()].sum(axis=(1, 2))),
+        np.sort(footprints[keep].sum(axis=(1, 2))[order]))
+    # deeper, every footprint grows and holds the one at the simulated depth
+    assert np.all(footprints >= scene.footprints)
+    assert footprints.sum() > scene.footprints.sum()
+    # the residual noise is the scaled sky noise
+    sky = scene.noiseless[0] < 0.01 * scene.noise_sigma[0] ** 2
+    assert_allclose(np.std((image - signal)[0][sky]),
+                    scale * scene.noise_sigma[0], rtol=0.1)
+
+
+def test_deep_example_needs_fresh_noise_and_a_valid_scale(scene):
+    with pytest.raises(ValueError, match='noise_scale < 1 needs fresh_noise'):
+        scene_to_example(scene, _config(), rng=np.random.default_rng(0),
+                         noise_scale=0.1)
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match=r'noise_scale must be in \(0, 1\]'):
+            scene_to_example(scene, _config(), rng=np.random.default_rng(0),
+                             fresh_noise=True, noise_scale=bad)
+
+
+def test_deep_fraction_of_the_stream(simulated_datasets):
+    """deep_fraction 0 leaves the stream unchanged; 1 makes every example
+    deeper (larger footprints)."""
+    scenes = read_dataset(simulated_datasets['train'])
+    config = _config()
+    kwargs = {'batch_size': 4, 'seed': 3, 'fresh_noise': True}
+    plain = next(iter(training_dataset(scenes, config, **kwargs)))
+    none = next(iter(training_dataset(scenes, config, deep_fraction=0.0,
+                                      **kwargs)))
+    deep = next(iter(training_dataset(scenes, config, deep_fraction=1.0,
+                                      deep_noise_scale=(1e-3, 1e-3),
+                                      **kwargs)))
+    for key in plain:
+        assert_array_equal(plain[key].numpy(), none[key].numpy())
+    assert deep['gt_masks'].numpy().sum() > plain['gt_masks'].numpy().sum()
+    with pytest.raises(ValueError, match='deep_fraction > 0 needs fresh_noise'):
+        training_dataset(scenes, config, batch_size=4, deep_fraction=0.5)

@@ -43,6 +43,9 @@ def add_arguments(parser):
     parser.add_argument('--fresh-noise', action='store_true', default=None,
                         help='draw a new noise realisation each time a '
                              'scene is used')
+    parser.add_argument('--deep-fraction', type=float, metavar='X',
+                        help='fraction of examples shown as in a much '
+                             'deeper image (needs --fresh-noise; default 0)')
     parser.add_argument('--no-augment', dest='augment', action='store_false',
                         default=None,
                         help='no random flips and rotations')
@@ -74,7 +77,8 @@ def add_arguments(parser):
 
 #: TrainingConfig fields that options of the same name override
 _OVERRIDES = ('batch_size', 'optimizer', 'lr_schedule', 'warmup_steps',
-              'clipnorm', 'fresh_noise', 'augment', 'checkpoint_every',
+              'clipnorm', 'fresh_noise', 'deep_fraction', 'augment',
+              'checkpoint_every',
               'seed', 'eval_scenes', 'init_model', 'strategy',
               'mixed_precision', 'restore_best_weights')
 

@@ -13,6 +13,7 @@ uninterrupted run would have.
 import numpy as np
 
 from ..simulate.noise import add_noise
+from ..simulate.scene import make_footprints
 from ..tiling import Tile, normalized_tile
 
 __all__ = ['scene_to_example', 'training_dataset', 'validation_dataset',
@@ -45,7 +46,8 @@ def _crop_or_pad(array, size, offset, axes):
 
 
 def scene_to_example(scene, model_config, rng=None, augment=False,
-                     fresh_noise=False, source_noise=True):
+                     fresh_noise=False, source_noise=True, noise_scale=1.0,
+                     footprint_threshold=1.0, detection_band_index=None):
     """
     Turn a simulated scene into one training example.
 
@@ -69,6 +71,23 @@ def scene_to_example(scene, model_config, rng=None, augment=False,
     source_noise : bool, optional
         Whether the fresh noise includes the sources' Poisson noise, as
         the simulation's ``source_noise`` setting says.
+    noise_scale : float, optional
+        In (0, 1]: show the scene as a deeper image would, with the
+        fresh noise multiplied by ``noise_scale`` (the sky noise and the
+        Poisson noise alike, as an exposure ``noise_scale ** -2`` times
+        longer) and the truth footprints drawn again where each isolated
+        source exceeds ``footprint_threshold`` times the scaled noise
+        (`galseg.simulate.scene.make_footprints`), so they follow the same
+        definition as at the simulated depth.  The faint population
+        (``scene.faint``) is scaled by ``noise_scale`` too and stays
+        below the detection limit, as it is not in the truth.  Needs
+        ``fresh_noise``.
+    footprint_threshold : float, optional
+        The simulation's ``footprint_threshold``, used with
+        ``noise_scale`` < 1.
+    detection_band_index : list of int, optional
+        The simulation's detection bands (indices), used with
+        ``noise_scale`` < 1; by default every band.
 
     Returns
     -------
@@ -88,11 +107,27 @@ def scene_to_example(scene, model_config, rng=None, augment=False,
         msg = (f'the scenes have {scene.image.shape[0]} bands but the '
                f'model takes {model_config.n_bands}')
         raise ValueError(msg)
+    if not 0 < noise_scale <= 1:
+        msg = f'noise_scale must be in (0, 1], got {noise_scale}'
+        raise ValueError(msg)
+    if noise_scale < 1 and not fresh_noise:
+        msg = 'noise_scale < 1 needs fresh_noise'
+        raise ValueError(msg)
     image = scene.image
+    footprints = scene.footprints
     if fresh_noise:
-        image = add_noise(scene.noiseless, scene.noise_sigma, rng,
-                          source_noise,
+        signal = scene.noiseless
+        if noise_scale < 1 and scene.faint is not None:
+            signal = signal - (1 - noise_scale) * scene.faint
+        image = add_noise(signal, scene.noise_sigma, rng, source_noise,
                           scene.noise_correlation)
+        if noise_scale < 1:
+            image = signal + noise_scale * (image - signal)
+            if detection_band_index is None:
+                detection_band_index = list(range(scene.n_bands))
+            footprints = make_footprints(
+                scene.isolated, noise_scale * np.asarray(scene.noise_sigma),
+                footprint_threshold, detection_band_index)
     size = model_config.image_size
     ny, nx = image.shape[1:]
     if rng is None:
@@ -104,7 +139,7 @@ def scene_to_example(scene, model_config, rng=None, augment=False,
                 (offset[0], offset[1], offset[0] + size, offset[1] + size))
     normalized = normalized_tile(image, np.zeros(image.shape, dtype=bool),
                                  crop)
-    masks = _crop_or_pad(np.asarray(scene.footprints, bool), size, offset,
+    masks = _crop_or_pad(np.asarray(footprints, bool), size, offset,
                          (1, 2))
     classes = np.asarray(scene.classes, np.int32)
     if augment:
@@ -152,7 +187,8 @@ def _stream_index(seed, n_scenes, example):
 
 
 def training_dataset(scenes, model_config, batch_size, seed=0, start_step=0,
-                     augment=True, fresh_noise=False, source_noise=None):
+                     augment=True, fresh_noise=False, source_noise=None,
+                     deep_fraction=0.0, deep_noise_scale=(1e-4, 1.0)):
     """
     An endless, shuffled, augmented stream of training batches.
 
@@ -176,6 +212,14 @@ def training_dataset(scenes, model_config, batch_size, seed=0, start_step=0,
         Whether fresh noise includes the sources' Poisson noise; `None`
         takes the ``source_noise`` of the scenes' simulation
         configuration (``scenes.config``), else `True`.
+    deep_fraction : float, optional
+        The fraction of examples shown as in a deeper image (see
+        ``noise_scale`` in `scene_to_example`); needs ``fresh_noise``.
+    deep_noise_scale : (float, float), optional
+        The range, in (0, 1], of their noise scale, drawn log-uniformly.
+        The footprint threshold and detection bands come from the
+        scenes' simulation configuration (``scenes.config``), else 1
+        and every band.
 
     Returns
     -------
@@ -188,9 +232,26 @@ def training_dataset(scenes, model_config, batch_size, seed=0, start_step=0,
     if n_scenes == 0:
         msg = 'the training data hold no scenes'
         raise ValueError(msg)
+    if deep_fraction > 0 and not fresh_noise:
+        msg = 'deep_fraction > 0 needs fresh_noise'
+        raise ValueError(msg)
+    sim_config = getattr(scenes, 'config', None)
     if source_noise is None:
-        source_noise = getattr(getattr(scenes, 'config', None),
-                               'source_noise', True)
+        source_noise = getattr(sim_config, 'source_noise', True)
+    footprint = {}
+    if sim_config is not None:
+        from ..simulate.scene import detection_band_index
+        footprint = {'footprint_threshold': sim_config.footprint_threshold,
+                     'detection_band_index': detection_band_index(sim_config)}
+    log_scale = np.log(np.asarray(deep_noise_scale, dtype=float))
+
+    def noise_scale(example):
+        # its own generator, so that deep_fraction = 0 leaves the stream
+        # of every other draw as it was
+        rng = np.random.default_rng([seed, example, 2])
+        if rng.random() >= deep_fraction:
+            return 1.0
+        return float(np.exp(rng.uniform(*log_scale)))
 
     def generate():
         example = start_step * batch_size
@@ -198,7 +259,8 @@ def training_dataset(scenes, model_config, batch_size, seed=0, start_step=0,
             scene = scenes[_stream_index(seed, n_scenes, example)]
             rng = np.random.default_rng([seed, example, 1])
             yield scene_to_example(scene, model_config, rng, augment,
-                                   fresh_noise, source_noise)
+                                   fresh_noise, source_noise,
+                                   noise_scale(example), **footprint)
             example += 1
 
     dataset = tf.data.Dataset.from_generator(

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..utils import atomic_output, relative_command, relative_paths
 from ..validation import (check_bool, check_choice, check_fraction, check_int,
-                          check_number)
+                          check_number, check_range)
 
 __all__ = ['TrainingConfig', 'TrainingStage', 'train', 'TrainingRun',
            'transfer_weights',
@@ -123,6 +123,17 @@ class TrainingConfig:
     fresh_noise : bool
         A new noise realisation each time a scene is used, from the
         simulator's noise model (`galseg.simulate.add_noise`).
+    deep_fraction : float
+        The fraction of training examples shown as in a much deeper
+        image, so that the network also learns sources far brighter
+        than the simulation's signal-to-noise range (bright galaxies
+        and stars, deep coadds, noiseless images): their fresh noise is
+        scaled by a factor drawn log-uniformly in ``deep_noise_scale``
+        and their truth footprints drawn again at that noise (see
+        ``noise_scale`` in `~galseg.train.pipeline.scene_to_example`).
+        Needs ``fresh_noise``; 0 (the default) for none.
+    deep_noise_scale : (float, float)
+        The range, in (0, 1], of the deep examples' noise scale.
     checkpoint_every : int
         Steps between checkpoints (there is one at each epoch end too).
     log_every : int
@@ -162,6 +173,8 @@ class TrainingConfig:
     clipnorm: float = 5.0
     augment: bool = True
     fresh_noise: bool = False
+    deep_fraction: float = 0.0
+    deep_noise_scale: tuple = (1e-4, 1.0)
     checkpoint_every: int = 200
     log_every: int = 20
     seed: int = 0
@@ -195,6 +208,15 @@ class TrainingConfig:
         for name in ('augment', 'fresh_noise', 'mixed_precision',
                      'restore_best_weights'):
             check_bool(name, getattr(self, name))
+        object.__setattr__(self, 'deep_fraction', check_fraction(
+            'deep_fraction', self.deep_fraction))
+        object.__setattr__(self, 'deep_noise_scale', check_range(
+            'deep_noise_scale', self.deep_noise_scale, 0, 1,
+            lower_open=True))
+        if self.deep_fraction > 0 and not self.fresh_noise:
+            msg = ('deep_fraction > 0 needs fresh_noise: the deep examples '
+                   'get a new, scaled noise realisation')
+            raise ValueError(msg)
         for name in ('weight_decay', 'momentum', 'clipnorm'):
             if check_number(name, getattr(self, name)) < 0:
                 msg = (f'{name} must be a non-negative number, got '
@@ -705,7 +727,9 @@ class _Trainer:
                 self.train_data, self.model_config, self.config.batch_size,
                 seed=self.config.seed, start_step=step,
                 augment=self.config.augment,
-                fresh_noise=self.config.fresh_noise)
+                fresh_noise=self.config.fresh_noise,
+                deep_fraction=self.config.deep_fraction,
+                deep_noise_scale=self.config.deep_noise_scale)
             if self.config.strategy != 'default':
                 batches = self.strategy.experimental_distribute_dataset(
                     batches)
