@@ -21,7 +21,10 @@ simulated with its own seed (9001, 9002, ...; never used in training):
   apart;
 * ``space-like PSF`` (the ``'space'`` conditions preset: 0.03-0.1"/px
   under an obscured Airy pattern of FWHM 1.5-2.5 px), ``poor seeing``
-  (8-10 px) and ``low S/N`` (5-10).
+  (8-10 px) and ``low S/N`` (5-10);
+* ``very bright``: one galaxy or a pair 1-3 PSF FWHM apart at S/N
+  10^4-10^6, far above the simulated training range, as a nearby galaxy
+  on a deep image (its wings spread far; it must not be cut up).
 
 Each family is scored with `galseg.evaluation.evaluate` (what users get:
 segmentation images and catalogs) and printed as one table; the
@@ -72,6 +75,8 @@ FAMILIES = {
     'noise correlated': (dict(ISOLATED, snr=[0.01, 0.01],
                               correlated_noise_fraction=1.0,
                               noise_correlation=[0.5, 1.5]), 1.0),
+    'very bright': (dict(n_sources=[1, 2], snr=[1e4, 1e6],
+                         separation=[1.0, 3.0]), 1.0),
 }
 FIRST_SEED = 9001
 COLUMNS = ('AP50', 'det_precision', 'precision_separated', 'det_recall',
