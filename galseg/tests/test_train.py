@@ -130,6 +130,7 @@ def test_resume_with_another_config(finished_run, simulated_datasets):
     ({'deep_fraction': 0.2}, ValueError, 'deep_fraction > 0 needs fresh_noise'),
     ({'deep_fraction': 1.5, 'fresh_noise': True}, ValueError,
      r'deep_fraction must be in \[0, 1\]'),
+    ({'deep_exclusive': 1}, TypeError, 'deep_exclusive must be True or False'),
     ({'deep_noise_scale': (0.0, 1.0)}, ValueError,
      'deep_noise_scale: impossible range'),
 ])
@@ -390,7 +391,8 @@ def test_cli_deep_fraction(tmp_path):
     config.write_text(json.dumps(_tiny_config().to_dict()))
     args = build_parser().parse_args(
         ['train', '--data', 'd', '--val', 'v', '--out', 'o', '--config',
-         str(config), '--fresh-noise', '--deep-fraction', '0.2'])
+         str(config), '--fresh-noise', '--deep-fraction', '0.2',
+         '--deep-exclusive'])
     config = training_config_from_args(args)
-    assert (config.deep_fraction, config.deep_noise_scale) == (0.2,
-                                                               (1e-4, 1.0))
+    assert (config.deep_fraction, config.deep_noise_scale,
+            config.deep_exclusive) == (0.2, (1e-4, 1.0), True)

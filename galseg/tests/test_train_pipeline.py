@@ -233,3 +233,26 @@ def test_deep_fraction_of_the_stream(simulated_datasets):
     assert deep['gt_masks'].numpy().sum() > plain['gt_masks'].numpy().sum()
     with pytest.raises(ValueError, match='deep_fraction > 0 needs fresh_noise'):
         training_dataset(scenes, config, batch_size=4, deep_fraction=0.5)
+
+
+def test_exclusive_deep_footprints_partition_the_deep_footprints():
+    """With ``exclusive``, the deep footprints are disjoint, each pixel
+    going to the source brightest there, and cover what they covered."""
+    from galseg.simulate.scene import make_footprints
+
+    config = SimulationConfig(stamp_size=64, n_sources=(3, 3),
+                              snr=(1000.0, 1000.0), separation=(1.0, 1.5))
+    scene = simulate_scene(config, seed=5, index=0)
+    kwargs = {'rng': np.random.default_rng(2), 'fresh_noise': True,
+              'noise_scale': 1e-3}
+    example = scene_to_example(scene, _config(), exclusive=True, **kwargs)
+    masks = example['gt_masks'].astype(bool)
+    assert masks.sum(axis=0).max() == 1
+    deep = make_footprints(scene.isolated, 1e-3 * scene.noise_sigma, 1.0,
+                           [0])
+    assert deep.sum(axis=0).max() > 1  # the footprints overlap
+    kept = deep.sum(axis=(1, 2)) >= 4
+    assert_array_equal(masks.any(axis=0), deep[kept].any(axis=0))
+    owner = np.argmax(scene.isolated[:, 0], axis=0)
+    for mask in masks[:kept.sum()]:
+        assert len(np.unique(owner[mask])) == 1

@@ -46,6 +46,9 @@ def add_arguments(parser):
     parser.add_argument('--deep-fraction', type=float, metavar='X',
                         help='fraction of examples shown as in a much '
                              'deeper image (needs --fresh-noise; default 0)')
+    parser.add_argument('--deep-exclusive', action='store_true', default=None,
+                        help='give each pixel of a deep example\'s '
+                             'footprints to the brightest source there')
     parser.add_argument('--no-augment', dest='augment', action='store_false',
                         default=None,
                         help='no random flips and rotations')
@@ -77,7 +80,8 @@ def add_arguments(parser):
 
 #: TrainingConfig fields that options of the same name override
 _OVERRIDES = ('batch_size', 'optimizer', 'lr_schedule', 'warmup_steps',
-              'clipnorm', 'fresh_noise', 'deep_fraction', 'augment',
+              'clipnorm', 'fresh_noise', 'deep_fraction', 'deep_exclusive',
+              'augment',
               'checkpoint_every',
               'seed', 'eval_scenes', 'init_model', 'strategy',
               'mixed_precision', 'restore_best_weights')

@@ -47,7 +47,8 @@ def _crop_or_pad(array, size, offset, axes):
 
 def scene_to_example(scene, model_config, rng=None, augment=False,
                      fresh_noise=False, source_noise=True, noise_scale=1.0,
-                     footprint_threshold=1.0, detection_band_index=None):
+                     footprint_threshold=1.0, detection_band_index=None,
+                     exclusive=False):
     """
     Turn a simulated scene into one training example.
 
@@ -88,6 +89,12 @@ def scene_to_example(scene, model_config, rng=None, augment=False,
     detection_band_index : list of int, optional
         The simulation's detection bands (indices), used with
         ``noise_scale`` < 1; by default every band.
+    exclusive : bool, optional
+        With ``noise_scale`` < 1, give each pixel of the redrawn
+        footprints to one source only, the brightest there (in the
+        detection bands): deep footprints reach far beyond a source's
+        neighbours, so that the footprints of a close pair, and their
+        boxes, would be nearly the same.
 
     Returns
     -------
@@ -128,6 +135,11 @@ def scene_to_example(scene, model_config, rng=None, augment=False,
             footprints = make_footprints(
                 scene.isolated, noise_scale * np.asarray(scene.noise_sigma),
                 footprint_threshold, detection_band_index)
+            if exclusive and len(footprints):
+                brightness = scene.isolated[:, detection_band_index].sum(1)
+                owner = np.argmax(brightness, axis=0)
+                footprints = footprints & (
+                    np.arange(len(footprints))[:, None, None] == owner)
     size = model_config.image_size
     ny, nx = image.shape[1:]
     if rng is None:
@@ -188,7 +200,8 @@ def _stream_index(seed, n_scenes, example):
 
 def training_dataset(scenes, model_config, batch_size, seed=0, start_step=0,
                      augment=True, fresh_noise=False, source_noise=None,
-                     deep_fraction=0.0, deep_noise_scale=(1e-4, 1.0)):
+                     deep_fraction=0.0, deep_noise_scale=(1e-4, 1.0),
+                     deep_exclusive=False):
     """
     An endless, shuffled, augmented stream of training batches.
 
@@ -220,6 +233,9 @@ def training_dataset(scenes, model_config, batch_size, seed=0, start_step=0,
         The footprint threshold and detection bands come from the
         scenes' simulation configuration (``scenes.config``), else 1
         and every band.
+    deep_exclusive : bool, optional
+        Each pixel of a deep example's footprints to the brightest
+        source there (``exclusive`` in `scene_to_example`).
 
     Returns
     -------
@@ -260,7 +276,8 @@ def training_dataset(scenes, model_config, batch_size, seed=0, start_step=0,
             rng = np.random.default_rng([seed, example, 1])
             yield scene_to_example(scene, model_config, rng, augment,
                                    fresh_noise, source_noise,
-                                   noise_scale(example), **footprint)
+                                   noise_scale(example), **footprint,
+                                   exclusive=deep_exclusive)
             example += 1
 
     dataset = tf.data.Dataset.from_generator(

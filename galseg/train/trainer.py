@@ -134,6 +134,11 @@ class TrainingConfig:
         Needs ``fresh_noise``; 0 (the default) for none.
     deep_noise_scale : (float, float)
         The range, in (0, 1], of the deep examples' noise scale.
+    deep_exclusive : bool
+        Give each pixel of a deep example's footprints to the brightest
+        source there only: footprints drawn at a much lower noise reach
+        far beyond a source's neighbours, so that the footprints (and
+        boxes) of a close pair would otherwise be nearly the same.
     checkpoint_every : int
         Steps between checkpoints (there is one at each epoch end too).
     log_every : int
@@ -175,6 +180,7 @@ class TrainingConfig:
     fresh_noise: bool = False
     deep_fraction: float = 0.0
     deep_noise_scale: tuple = (1e-4, 1.0)
+    deep_exclusive: bool = False
     checkpoint_every: int = 200
     log_every: int = 20
     seed: int = 0
@@ -206,7 +212,7 @@ class TrainingConfig:
                               ('lr_schedule', _LR_SCHEDULES)):
             check_choice(name, getattr(self, name), choices)
         for name in ('augment', 'fresh_noise', 'mixed_precision',
-                     'restore_best_weights'):
+                     'restore_best_weights', 'deep_exclusive'):
             check_bool(name, getattr(self, name))
         object.__setattr__(self, 'deep_fraction', check_fraction(
             'deep_fraction', self.deep_fraction))
@@ -729,7 +735,8 @@ class _Trainer:
                 augment=self.config.augment,
                 fresh_noise=self.config.fresh_noise,
                 deep_fraction=self.config.deep_fraction,
-                deep_noise_scale=self.config.deep_noise_scale)
+                deep_noise_scale=self.config.deep_noise_scale,
+                deep_exclusive=self.config.deep_exclusive)
             if self.config.strategy != 'default':
                 batches = self.strategy.experimental_distribute_dataset(
                     batches)
