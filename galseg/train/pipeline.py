@@ -13,6 +13,7 @@ uninterrupted run would have.
 import numpy as np
 
 from ..simulate.noise import add_noise
+from ..simulate.scene import detection_band_index as _detection_bands
 from ..simulate.scene import make_footprints
 from ..tiling import Tile, normalized_tile
 
@@ -256,9 +257,8 @@ def training_dataset(scenes, model_config, batch_size, seed=0, start_step=0,
         source_noise = getattr(sim_config, 'source_noise', True)
     footprint = {}
     if sim_config is not None:
-        from ..simulate.scene import detection_band_index
         footprint = {'footprint_threshold': sim_config.footprint_threshold,
-                     'detection_band_index': detection_band_index(sim_config)}
+                     'detection_band_index': _detection_bands(sim_config)}
     log_scale = np.log(np.asarray(deep_noise_scale, dtype=float))
 
     def noise_scale(example):
