@@ -81,10 +81,9 @@ def add_arguments(parser):
 #: TrainingConfig fields that options of the same name override
 _OVERRIDES = ('batch_size', 'optimizer', 'lr_schedule', 'warmup_steps',
               'clipnorm', 'fresh_noise', 'deep_fraction', 'deep_exclusive',
-              'augment',
-              'checkpoint_every',
-              'seed', 'eval_scenes', 'init_model', 'strategy',
-              'mixed_precision', 'restore_best_weights')
+              'augment', 'checkpoint_every', 'seed', 'eval_scenes',
+              'init_model', 'strategy', 'mixed_precision',
+              'restore_best_weights')
 
 
 def training_config_from_args(args):
