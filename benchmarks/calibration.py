@@ -61,7 +61,8 @@ def main():
     print(f"\nexpected calibration error: {table.meta['ece']:.3f}")
 
     thresholds = threshold_table(deblender, scenes)
-    print('\n| threshold | detections | precision | recall | F1 |')
+    print(f'\nmin_snr {deblender.min_snr:g}')
+    print('| threshold | detections | precision | recall | F1 |')
     print('|---|---|---|---|---|')
     for row in thresholds:
         print(f"| {row['threshold']:.2f} | {row['n_detections']} | "

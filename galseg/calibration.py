@@ -14,10 +14,12 @@ of the benchmarks), and
 * fits a `ScoreCalibration`: the isotonic (monotone) regression of
   "is true" on the score, so that a calibrated score is the fraction of
   true detections among those given it;
-* chooses the score threshold, on calibrated scores, that maximises
-  the detection-level F1 subject to a precision of at least
-  ``min_precision``, running the whole deblender (suppression and
-  segmentation included) at every candidate threshold.
+* chooses the score threshold, on calibrated scores, and the least
+  segment signal-to-noise ratio of a source (the deblender's
+  ``min_snr``) that together maximise the detection-level F1 subject to
+  a precision of at least ``min_precision``, running the whole
+  deblender (suppression and segmentation included) at every candidate
+  pair.
 
 `write_calibration` stores both as ``calibration.json`` in the model
 directory, and `~galseg.MaskRCNNDeblender` applies them: the catalog's
@@ -27,6 +29,7 @@ line.
 """
 
 import copy
+import itertools
 import datetime
 import hashlib
 import json
@@ -37,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from .utils import atomic_output, check_writable
-from .validation import check_fraction
+from .validation import check_fraction, check_number
 
 __all__ = ['ScoreCalibration', 'ModelCalibration', 'reliability_table',
            'detection_outcomes', 'threshold_table', 'calibrate',
@@ -51,6 +54,9 @@ RELIABILITY_BINS = (0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 
 #: candidate score thresholds (calibrated scores)
 THRESHOLDS = tuple(np.round(np.arange(0.3, 0.96, 0.05), 2).tolist())
+
+#: candidate least segment signal-to-noise ratios (``min_snr``)
+MIN_SNRS = (0.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 
 
 def _as_float_vector(values, name):
@@ -215,9 +221,12 @@ class ModelCalibration:
     score_calibration : `ScoreCalibration`
         The map from network scores to calibrated scores.
     score_threshold : float
-        The calibrated score threshold with the best detection-level F1
-        among those whose precision reaches ``min_precision``; if none
-        reaches it, the one with the highest precision.
+        The calibrated score threshold of the pair of score threshold
+        and ``min_snr`` with the best detection-level F1 among those
+        whose precision reaches ``min_precision``; if none reaches it,
+        of the pair with the highest precision.
+    min_snr : float
+        The least segment signal-to-noise ratio of that pair.
     min_precision : float
         The precision asked for.
     reliability_before, reliability_after : `~astropy.table.Table`
@@ -226,13 +235,14 @@ class ModelCalibration:
         ``meta['ece']``.
     thresholds : `~astropy.table.Table`
         Detection-level precision, recall and F1 of the whole deblender
-        at each candidate threshold (see `threshold_table`).
+        at each candidate pair (see `threshold_table`).
     n_scenes : int
         The number of validation scenes.
     """
 
     score_calibration: ScoreCalibration
     score_threshold: float
+    min_snr: float
     min_precision: float
     reliability_before: object
     reliability_after: object
@@ -240,11 +250,16 @@ class ModelCalibration:
     n_scenes: int
 
     @property
+    def chosen(self):
+        """The row of ``thresholds`` of the chosen pair."""
+        table = self.thresholds
+        return table[np.isclose(table['threshold'], self.score_threshold)
+                     & np.isclose(table['min_snr'], self.min_snr)][0]
+
+    @property
     def reaches_min_precision(self):
-        """Whether the chosen threshold reaches ``min_precision``."""
-        row = self.thresholds[np.isclose(self.thresholds['threshold'],
-                                         self.score_threshold)][0]
-        return bool(row['precision'] >= self.min_precision)
+        """Whether the chosen pair reaches ``min_precision``."""
+        return bool(self.chosen['precision'] >= self.min_precision)
 
 
 def reliability_table(scores, is_true, bins=RELIABILITY_BINS):
@@ -354,50 +369,67 @@ def detection_outcomes(deblender, scenes):
     return np.array(scores, dtype=float), np.array(is_true, dtype=bool), n_true
 
 
-def threshold_table(deblender, scenes, thresholds=THRESHOLDS):
+def threshold_table(deblender, scenes, thresholds=THRESHOLDS,
+                    min_snrs=None):
     """
     Detection-level precision, recall and F1 of a deblender per threshold.
 
-    The whole deblender runs at each threshold (suppression and
-    segmentation depend on which detections take part); the network
-    runs once per image.
+    The whole deblender runs at each score threshold and least segment
+    signal-to-noise ratio (suppression and segmentation depend on which
+    detections take part); the network runs once per image.
 
     Parameters
     ----------
     deblender : `~galseg.MaskRCNNDeblender`
-        Its ``score_threshold`` is replaced by each threshold in turn.
+        Its ``score_threshold`` and ``min_snr`` are replaced by each
+        candidate pair in turn.
     scenes : sequence of `~galseg.simulate.Scene`
     thresholds : sequence of float, optional
         Score thresholds in [0, 1] (of the deblender's scores: calibrated
         ones when it has a calibration).
+    min_snrs : sequence of float, optional
+        Values of ``min_snr``, >= 0; by default the deblender's own.
 
     Returns
     -------
     table : `~astropy.table.Table`
-        Columns ``threshold``, ``n_detections``, ``precision``,
-        ``recall``, ``f1``.
+        Columns ``threshold``, ``min_snr``, ``n_detections``,
+        ``precision``, ``recall``, ``f1``: a row per pair, by threshold
+        then ``min_snr``.
     """
     from astropy.table import Table
 
     scenes = list(scenes)
+    thresholds = [check_fraction('threshold', value) for value in thresholds]
+    min_snrs = ([deblender.min_snr] if min_snrs is None
+                else [_check_min_snr(value) for value in min_snrs])
     cached = copy.copy(deblender)
     if not isinstance(deblender.model, _CachedNetwork):
         cached.model = _CachedNetwork(deblender.model)
     rows = []
-    for threshold in thresholds:
-        threshold = check_fraction('threshold', threshold)
+    for threshold, min_snr in itertools.product(thresholds, min_snrs):
         run = copy.copy(cached)
         run.score_threshold = threshold
+        run.min_snr = min_snr
         scores, is_true, n_true = detection_outcomes(run, scenes)
         n_found = int(is_true.sum())
         precision = n_found / len(scores) if len(scores) else np.nan
         recall = n_found / n_true if n_true else np.nan
         f1 = (2 * n_found / (len(scores) + n_true)
               if len(scores) + n_true else np.nan)
-        rows.append((threshold, len(scores), precision, recall, f1))
-    return Table(rows=rows, names=('threshold', 'n_detections', 'precision',
-                                   'recall', 'f1'),
-                 dtype=(float, int, float, float, float))
+        rows.append((threshold, min_snr, len(scores), precision, recall,
+                     f1))
+    return Table(rows=rows, names=('threshold', 'min_snr', 'n_detections',
+                                   'precision', 'recall', 'f1'),
+                 dtype=(float, float, int, float, float, float))
+
+
+def _check_min_snr(value):
+    value = check_number('min_snr', value)
+    if value < 0:
+        msg = f'min_snr must be >= 0, got {value}'
+        raise ValueError(msg)
+    return value
 
 
 class _CachedNetwork:
@@ -417,7 +449,8 @@ class _CachedNetwork:
         return self._outputs[key]
 
 
-def _choose_threshold(table, min_precision):
+def _choose(table, min_precision):
+    """The (threshold, min_snr) of the best F1 reaching the precision."""
     precision = np.nan_to_num(np.asarray(table['precision']), nan=-1.0)
     f1 = np.nan_to_num(np.asarray(table['f1']), nan=-1.0)
     ok = precision >= min_precision
@@ -425,11 +458,11 @@ def _choose_threshold(table, min_precision):
         best = np.flatnonzero(ok)[np.argmax(f1[ok])]
     else:
         best = int(np.argmax(precision))
-    return float(table['threshold'][best])
+    return float(table['threshold'][best]), float(table['min_snr'][best])
 
 
 def calibrate(model, scenes, min_precision=0.95, thresholds=THRESHOLDS,
-              **deblender_kwargs):
+              min_snrs=MIN_SNRS, **deblender_kwargs):
     """
     Calibrate a model's scores and choose its threshold on validation
     scenes.
@@ -447,8 +480,12 @@ def calibrate(model, scenes, min_precision=0.95, thresholds=THRESHOLDS,
         reach.
     thresholds : sequence of float, optional
         Candidate thresholds of calibrated scores, in [0, 1].
+    min_snrs : sequence of float, optional
+        Candidate least segment signal-to-noise ratios (the deblender's
+        ``min_snr``), >= 0.
     **deblender_kwargs
-        Other settings of the deblender (not ``score_threshold``).
+        Other settings of the deblender (not ``score_threshold`` nor
+        ``min_snr``).
 
     Returns
     -------
@@ -458,30 +495,35 @@ def calibrate(model, scenes, min_precision=0.95, thresholds=THRESHOLDS,
     ------
     ValueError
         If there are no scenes, the model finds nothing in them, or
-        ``min_precision`` or a threshold is outside its range.
+        ``min_precision``, a threshold or a ``min_snr`` is outside its
+        range.
     """
     from .deblender import MaskRCNNDeblender
 
     min_precision = check_fraction('min_precision', min_precision,
                                    low_open=True)
     thresholds = sorted({check_fraction('threshold', t) for t in thresholds})
-    if not thresholds:
-        msg = 'thresholds must hold at least one threshold'
+    min_snrs = sorted({_check_min_snr(value) for value in min_snrs})
+    if not thresholds or not min_snrs:
+        msg = 'thresholds and min_snrs must hold at least one value each'
         raise ValueError(msg)
-    if 'score_threshold' in deblender_kwargs:
-        msg = ('score_threshold is what calibrate chooses; give candidate '
-               'thresholds instead')
-        raise TypeError(msg)
+    for name, candidates in (('score_threshold', 'thresholds'),
+                             ('min_snr', 'min_snrs')):
+        if name in deblender_kwargs:
+            msg = (f'{name} is what calibrate chooses; give candidate '
+                   f'{candidates} instead')
+            raise TypeError(msg)
     scenes = list(scenes)
     if not scenes:
         msg = 'calibrate needs at least one validation scene'
         raise ValueError(msg)
 
     deblender = MaskRCNNDeblender(model, score_threshold=min(thresholds),
-                                  **deblender_kwargs)
+                                  min_snr=0.0, **deblender_kwargs)
     deblender.score_calibration = None  # fit on the network's own scores
     deblender.model = _CachedNetwork(deblender.model)
-    # below the lowest candidate: the fit must see the scores around it
+    # below the lowest candidate, and every source however faint: the fit
+    # must see the scores around the thresholds
     low = copy.copy(deblender)
     low.score_threshold = min(thresholds) / 2
     scores, is_true, _ = detection_outcomes(low, scenes)
@@ -491,11 +533,12 @@ def calibrate(model, scenes, min_precision=0.95, thresholds=THRESHOLDS,
     score_calibration = ScoreCalibration.fit(scores, is_true)
 
     deblender.score_calibration = score_calibration
-    table = threshold_table(deblender, scenes, thresholds)
+    table = threshold_table(deblender, scenes, thresholds, min_snrs)
     calibrated = score_calibration(scores)
+    score_threshold, min_snr = _choose(table, min_precision)
     return ModelCalibration(
         score_calibration=score_calibration,
-        score_threshold=_choose_threshold(table, min_precision),
+        score_threshold=score_threshold, min_snr=min_snr,
         min_precision=min_precision,
         reliability_before=reliability_table(scores, is_true),
         reliability_after=reliability_table(calibrated, is_true),
@@ -534,11 +577,11 @@ def write_calibration(calibration, model_dir, overwrite=False,
         raise TypeError(msg)
     path = model_directory(model_dir) / CALIBRATION_FILE
     check_writable(path, overwrite)
-    chosen = calibration.thresholds[np.isclose(
-        calibration.thresholds['threshold'], calibration.score_threshold)][0]
+    chosen = calibration.chosen
     content = {
         'score_calibration': calibration.score_calibration.to_dict(),
         'score_threshold': calibration.score_threshold,
+        'min_snr': calibration.min_snr,
         'min_precision': calibration.min_precision,
         'validation': {
             'n_scenes': calibration.n_scenes,
@@ -570,7 +613,10 @@ def read_calibration(model_dir):
     -------
     score_calibration : `ScoreCalibration` or `None`
     score_threshold : float or `None`
-        `None` and `None` when the model has no calibration.
+    min_snr : float or `None`
+        `None` for all three when the model has no calibration;
+        ``min_snr`` is `None` too in a calibration made before galseg
+        chose it.
 
     Raises
     ------
@@ -579,13 +625,16 @@ def read_calibration(model_dir):
     """
     path = Path(model_dir) / CALIBRATION_FILE
     if not path.is_file():
-        return None, None
+        return None, None, None
     try:
         content = json.loads(path.read_text())
         calibration = ScoreCalibration.from_dict(content['score_calibration'])
         threshold = check_fraction('score_threshold',
                                    content['score_threshold'])
+        min_snr = content.get('min_snr')
+        if min_snr is not None:
+            min_snr = _check_min_snr(min_snr)
     except (KeyError, TypeError, ValueError) as exc:
         msg = f'{path} is not a valid calibration: {exc}'
         raise ValueError(msg) from None
-    return calibration, threshold
+    return calibration, threshold, min_snr

@@ -14,7 +14,7 @@ import numpy as np
 
 from .result import DeblendResult
 from .segmentation import (_region, flux_shares, kron_fluxes,
-                           segment_labels)
+                           segment_labels, segment_snr)
 
 __all__ = ['build_result', 'empty_catalog', 'CLASS_NAMES', 'FLAGS']
 
@@ -33,7 +33,8 @@ FLAGS = {'blended': 1, 'edge': 2, 'tile_seam': 4, 'masked': 8,
 
 
 def build_result(detections, image, background, mask_threshold,
-                 flux_dilation, n_pixels, seams=()):
+                 flux_dilation, n_pixels, seams=(), noise=None,
+                 min_snr=0.0):
     """
     Segment, measure and deblend the sources and collect the result.
 
@@ -53,23 +54,42 @@ def build_result(detections, image, background, mask_threshold,
         edge at that x (pixel-edge coordinates), ``('y', position)`` for
         one along a row edge; a source whose segment crosses one is
         flagged (`FLAGS`).
+    noise : float or `~numpy.ndarray`, optional
+        The 1-sigma noise of the data, broadcastable to ``image.data``,
+        used where ``image.error`` is `None` for the catalog's
+        ``segment_snr`` (NaN without either).
+    min_snr : float, optional
+        Sources whose ``segment_snr`` is below this are dropped and the
+        segments drawn again without them (see
+        `~galseg.segmentation.segment_snr`); 0 keeps every source.
 
     Returns
     -------
     result : `~galseg.DeblendResult` or `None`
         `None` when no detection keeps a segment of at least
-        ``n_pixels`` pixels.
+        ``n_pixels`` pixels and a ``segment_snr`` of at least
+        ``min_snr``.
     """
     from astropy import units as u
     from photutils.segmentation import SegmentationImage
 
     bad = image.bad.any(axis=0)
+    subtracted = image.data - background
+    variance = _variance(image, noise)
     labels, keep = segment_labels(detections, bad, mask_threshold, n_pixels)
+    if keep and min_snr > 0 and variance is not None:
+        weak = segment_snr(labels, subtracted, variance) < min_snr
+        if weak.any():
+            detections = [detections[i] for i, drop in zip(keep, weak)
+                          if not drop]
+            labels, keep = segment_labels(detections, bad, mask_threshold,
+                                          n_pixels)
     if not keep:
         return None
     detections = [detections[i] for i in keep]
+    snr = (np.full(len(keep), np.nan) if variance is None
+           else segment_snr(labels, subtracted, variance))
 
-    subtracted = image.data - background
     parent, n_children = _parents(detections, bad.shape, mask_threshold)
     segm = SegmentationImage(labels)
     source_catalog = _source_catalog(segm, subtracted, bad, image)
@@ -98,6 +118,10 @@ def build_result(detections, image, background, mask_threshold,
                          dtype=float),
                 'probability of the classification, given that it is a '
                 'source')
+    _add_column(catalog, 'segment_snr', snr,
+                'signal-to-noise ratio of segment_flux: the flux of the '
+                'segment over its noise (from the errors, or the estimated '
+                'background noise without them)')
     _add_column(catalog, 'deblended_flux', _per_band(deblended_flux),
                 'total flux: the Kron flux of the deblended image (the data '
                 "times the source's share of each pixel)", image.unit)
@@ -134,6 +158,15 @@ def build_result(detections, image, background, mask_threshold,
         mask_threshold=mask_threshold,
         detection_image=detection_image.astype(np.float32),
         unit=image.unit, wcs=image.wcs)
+
+
+def _variance(image, noise):
+    """The variance of each pixel: the errors', else the noise's."""
+    if image.error is not None:
+        return np.asarray(image.error, dtype=float) ** 2
+    if noise is not None:
+        return np.asarray(noise, dtype=float) ** 2
+    return None
 
 
 def _add_column(catalog, name, values, description, unit=None):

@@ -1,8 +1,9 @@
 """The ``galseg calibrate`` subcommand."""
 
 DESCRIPTION = ("Calibrate a model's detection scores and choose its score "
-               'threshold on simulated validation scenes (written to the '
-               "model directory's calibration.json).")
+               'threshold and least segment signal-to-noise ratio on '
+               'simulated validation scenes (written to the model '
+               "directory's calibration.json).")
 
 
 def add_arguments(parser):
@@ -64,14 +65,14 @@ def run(args):
 
     _print_reliability('network scores', result.reliability_before)
     _print_reliability('calibrated scores', result.reliability_after)
-    print('\n| threshold | detections | precision | recall | F1 |')
-    print('|---|---|---|---|---|')
+    print('\n| threshold | min_snr | detections | precision | recall | F1 |')
+    print('|---|---|---|---|---|---|')
     for row in result.thresholds:
-        print(f"| {row['threshold']:.2f} | {row['n_detections']} | "
-              f"{row['precision']:.3f} | {row['recall']:.3f} | "
-              f"{row['f1']:.3f} |")
+        print(f"| {row['threshold']:.2f} | {row['min_snr']:g} | "
+              f"{row['n_detections']} | {row['precision']:.3f} | "
+              f"{row['recall']:.3f} | {row['f1']:.3f} |")
     reached = ('' if result.reaches_min_precision else
-               f' (no threshold reaches a precision of '
+               f' (no candidate reaches a precision of '
                f'{result.min_precision}: the most precise one)')
     provenance = {
         'paths': 'relative to the directory the command ran in',
@@ -82,6 +83,6 @@ def run(args):
     }
     path = write_calibration(result, directory, overwrite=args.overwrite,
                              provenance=provenance)
-    print(f'\nscore threshold {result.score_threshold:.2f}{reached}; '
-          f'wrote {path}')
+    print(f'\nscore threshold {result.score_threshold:.2f}, min_snr '
+          f'{result.min_snr:g}{reached}; wrote {path}')
     return 0

@@ -72,6 +72,10 @@ def add_arguments(parser):
     parser.add_argument('--n-pixels', type=int, default=None,
                         help='minimum number of connected pixels of a '
                              "segment (default: MaskRCNNDeblender's)")
+    parser.add_argument('--min-snr', type=float, default=None,
+                        help='least signal-to-noise ratio of a segment\'s '
+                             'flux (default: the one chosen for the model, '
+                             'see MaskRCNNDeblender)')
     parser.add_argument('--flux-dilation', type=int, default=None,
                         help='pixels by which the masks are grown to split '
                              "the data (default: MaskRCNNDeblender's)")
@@ -96,6 +100,7 @@ def run(args):
                 'mask_threshold': args.mask_threshold,
                 'contained_fraction': args.contained_fraction,
                 'n_pixels': args.n_pixels,
+                'min_snr': args.min_snr,
                 'flux_dilation': args.flux_dilation,
                 'tile_overlap': args.tile_overlap,
                 'batch_size': args.batch_size,
@@ -334,6 +339,8 @@ def _write_segmentation(path, result, shape, wcs, deblender, overwrite):
                        'galseg model')
     header['SCORETHR'] = (deblender.score_threshold, 'score threshold')
     header['MASKTHR'] = (deblender.mask_threshold, 'mask threshold')
+    header['MINSNR'] = (deblender.min_snr,
+                        'least signal-to-noise ratio of a segment')
     header['FLUXDIL'] = (deblender.flux_dilation,
                          'mask growth for deblended_flux [pixel]')
     with atomic_output(path, overwrite) as tmp:

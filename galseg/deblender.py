@@ -24,13 +24,18 @@ from .segmentation import (suppress_contained, suppress_merged,
                            suppress_nested)
 from .tiling import (make_tiles, merge_tile_detections, normalized_tile,
                      suppress_duplicates, tile_detections)
-from .validation import check_bool, check_fraction, check_int
+from .validation import check_bool, check_fraction, check_int, check_number
 
 __all__ = ['MaskRCNNDeblender', 'DeblendResult', 'read_fits_image']
 
 # The score threshold of a model without a calibration (see
 # galseg.calibration), chosen on the first default model's validation set.
 _SCORE_THRESHOLD = 0.7
+
+# The least segment signal-to-noise ratio of a source for a model without
+# a calibration (one that has one stores the value chosen on validation
+# data with its score threshold): the conventional 5-sigma detection.
+_MIN_SNR = 5.0
 
 # Candidates within this many pixels outside their tile's core are
 # compared with those of the neighbouring tile (see galseg.tiling).
@@ -97,6 +102,17 @@ class MaskRCNNDeblender:
         smaller than this go to the source that surrounds them (or to
         the background), and a source left without pixels is dropped
         from the segmentation image and the catalog.
+    min_snr : float or `None`, optional
+        The least signal-to-noise ratio, >= 0, of a source's segment
+        flux (the catalog's ``segment_snr``: the band-summed flux of
+        the segment over its noise, from ``error`` or else from the
+        background noise estimated in the image, see
+        `galseg.segmentation.segment_snr`).  A source below it is not
+        a significant detection: it is dropped and its pixels go to the
+        other sources or the background.  By default (`None`), the
+        value chosen with the score threshold on validation data
+        (``calibration.json``), or 5 for a model without one; 0 keeps
+        every source.
     flux_dilation : int, optional
         Pixels by which the instance masks are grown to split the data
         between sources: a source's share of a pixel is proportional to
@@ -151,7 +167,8 @@ class MaskRCNNDeblender:
 
     def __init__(self, model='default', *, score_threshold=None,
                  mask_threshold=0.5, duplicate_iou=0.6,
-                 contained_fraction=0.95, n_pixels=5, flux_dilation=3,
+                 contained_fraction=0.95, n_pixels=5, min_snr=None,
+                 flux_dilation=3,
                  tile_size=None, tile_overlap=None, batch_size=8,
                  progress_bar=False):
         if score_threshold is not None:
@@ -164,6 +181,11 @@ class MaskRCNNDeblender:
         self.contained_fraction = check_fraction(
             'contained_fraction', contained_fraction, low_open=True)
         self.n_pixels = check_int('n_pixels', n_pixels, minimum=1)
+        if min_snr is not None:
+            min_snr = check_number('min_snr', min_snr)
+            if min_snr < 0:
+                msg = f'min_snr must be >= 0, got {min_snr}'
+                raise ValueError(msg)
         self.flux_dilation = check_int('flux_dilation', flux_dilation,
                                        minimum=0)
         self.batch_size = check_int('batch_size', batch_size, minimum=1)
@@ -174,13 +196,16 @@ class MaskRCNNDeblender:
         self.progress_bar = check_bool('progress_bar', progress_bar)
 
         self.model, self.model_path, directory = _load_model(model)
-        self.score_calibration, chosen_threshold = (
+        self.score_calibration, chosen_threshold, chosen_snr = (
             read_calibration(directory) if directory is not None
-            else (None, None))
+            else (None, None, None))
         if score_threshold is None:
             score_threshold = (_SCORE_THRESHOLD if chosen_threshold is None
                                else chosen_threshold)
+        if min_snr is None:
+            min_snr = _MIN_SNR if chosen_snr is None else chosen_snr
         self.score_threshold = score_threshold
+        self.min_snr = min_snr
         image_size = self.model.config.image_size
         if tile_size is None:
             tile_size = image_size
@@ -207,6 +232,7 @@ class MaskRCNNDeblender:
                   'duplicate_iou': self.duplicate_iou,
                   'contained_fraction': self.contained_fraction,
                   'n_pixels': self.n_pixels,
+                  'min_snr': self.min_snr,
                   'flux_dilation': self.flux_dilation,
                   'tile_size': self.tile_size,
                   'tile_overlap': self.tile_overlap,
@@ -328,12 +354,16 @@ class MaskRCNNDeblender:
         detections = self._detect(image.data, image.bad)
         if not detections:
             return _no_detections()
-        background = image.background
-        if background is None:
-            background, _ = estimate_background_noise(image.data, image.bad)
+        background, noise = image.background, None
+        if background is None or image.error is None:
+            estimated, noise = estimate_background_noise(image.data,
+                                                         image.bad)
+            if background is None:
+                background = estimated
         result = build_result(detections, image, background,
                               self.mask_threshold, self.flux_dilation,
-                              self.n_pixels, seams=self._seams(image))
+                              self.n_pixels, seams=self._seams(image),
+                              noise=noise, min_snr=self.min_snr)
         return _no_detections() if result is None else result
 
     def _seams(self, image):

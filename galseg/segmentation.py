@@ -17,7 +17,11 @@ into its outputs in four steps, each a function of this module:
    least ``n_pixels`` pixels.  Islands of a source and segments that
    are too small go to the source that surrounds them (the one sharing
    most of their border) or to the background; a source left without
-   pixels is dropped.
+   pixels is dropped.  A source whose segment is not significant (the
+   signal-to-noise ratio of its flux, `segment_snr`, below the
+   deblender's ``min_snr``) is dropped too and the segments are drawn
+   again without it: a detection of noise, or one that the network's
+   masks gave a patch of empty sky.
 3. `flux_shares` splits the data between the sources, in proportion
    to the product of each source's mask probability (in its instance
    mask grown by a few pixels) and a smooth model of its brightness
@@ -34,7 +38,7 @@ import numpy as np
 from scipy import ndimage
 
 __all__ = ['suppress_merged', 'suppress_nested', 'suppress_contained',
-           'segment_labels', 'flux_shares', 'kron_fluxes']
+           'segment_labels', 'segment_snr', 'flux_shares', 'kron_fluxes']
 
 #: 8-connectivity, as photutils' default.
 _CONNECTIVITY = np.ones((3, 3), dtype=bool)
@@ -430,6 +434,52 @@ def segment_labels(detections, bad, mask_threshold, n_pixels):
     new_label = np.zeros(len(detections) + 1, dtype=np.int32)
     new_label[keep + 1] = np.arange(1, len(keep) + 1)
     return new_label[labels], keep.tolist()
+
+
+def segment_snr(labels, data, variance):
+    """
+    The signal-to-noise ratio of the flux of each segment.
+
+    A segment's flux is the sum of the background-subtracted data over
+    its pixels and all bands (the band-summed detection image of
+    `~galseg.MaskRCNNDeblender`), and its noise the square root of the
+    summed variance of those pixels: a segment of pure noise has a
+    ratio of order one, of either sign.
+
+    Parameters
+    ----------
+    labels : `~numpy.ndarray` of int
+        ``(ny, nx)`` segmentation image with consecutive labels from 1.
+    data : `~numpy.ndarray`
+        ``(n_bands, ny, nx)`` background-subtracted data.
+    variance : `~numpy.ndarray` or float
+        The variance of each pixel of ``data``, broadcastable to it.
+
+    Returns
+    -------
+    snr : `~numpy.ndarray`
+        ``(labels.max(),)``: the ratio of segment ``i + 1``; NaN where
+        the variance of the segment is zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from galseg.segmentation import segment_snr
+    >>> labels = np.array([[1, 1, 0, 2]])
+    >>> data = np.array([[[3.0, 5.0, 9.0, 0.0]]])
+    >>> segment_snr(labels, data, 4.0)
+    array([2.82842712, 0.        ])
+    """
+    labels = np.asarray(labels)
+    data = np.asarray(data, dtype=float)
+    variance = np.broadcast_to(np.asarray(variance, dtype=float), data.shape)
+    index = np.arange(1, int(labels.max(initial=0)) + 1)
+    flux = ndimage.sum_labels(data.sum(axis=0), labels, index)
+    noise_variance = ndimage.sum_labels(variance.sum(axis=0), labels, index)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        snr = np.where(noise_variance > 0,
+                       flux / np.sqrt(noise_variance), np.nan)
+    return np.asarray(snr, dtype=float)
 
 
 def _grown_weight(det, bad, mask_threshold, dilation):

@@ -115,7 +115,7 @@ def calibrated_model(tiny_model_dir, tmp_path_factory):
     directory = tmp_path_factory.mktemp('calibrated') / 'tiny'
     shutil.copytree(tiny_model_dir, directory)
     result = calibrate(directory, _blob_scenes(9, seed=3),
-                       thresholds=(0.3, 0.5, 0.7, 0.9))
+                       thresholds=(0.3, 0.5, 0.7, 0.9), min_snrs=(5, 0))
     write_calibration(result, directory, provenance={'data': 'blobs'})
     return directory, result
 
@@ -124,18 +124,26 @@ def test_calibrate_chooses_the_best_f1_with_the_precision(calibrated_model):
     directory, result = calibrated_model
     assert isinstance(result, ModelCalibration)
     table = result.thresholds
-    assert table['threshold'].tolist() == [0.3, 0.5, 0.7, 0.9]
+    # every pair, by threshold then min_snr
+    assert table['threshold'].tolist() == [0.3, 0.3, 0.5, 0.5, 0.7, 0.7,
+                                           0.9, 0.9]
+    assert table['min_snr'].tolist() == [0.0, 5.0] * 4
     assert result.n_scenes == 9
+    # a cut on significance never adds a detection
+    assert np.all(table['n_detections'][1::2] <= table['n_detections'][::2])
     precise = table[table['precision'] >= result.min_precision]
     if len(precise):
         best = precise[np.argmax(precise['f1'])]
-        assert result.score_threshold == best['threshold']
+        assert (result.score_threshold, result.min_snr) == (
+            best['threshold'], best['min_snr'])
         assert result.reaches_min_precision
     else:
-        assert result.score_threshold == table['threshold'][
-            np.argmax(table['precision'])]
+        best = table[np.argmax(table['precision'])]
+        assert (result.score_threshold, result.min_snr) == (
+            best['threshold'], best['min_snr'])
     stored = json.loads((directory / CALIBRATION_FILE).read_text())
     assert stored['score_threshold'] == result.score_threshold
+    assert stored['min_snr'] == result.min_snr
     assert stored['provenance'] == {'data': 'blobs'}
     assert stored['validation']['n_scenes'] == 9
 
@@ -147,17 +155,19 @@ def test_deblender_uses_the_model_calibration(calibrated_model,
     directory, result = calibrated_model
     calibrated = MaskRCNNDeblender(directory)
     assert calibrated.score_threshold == result.score_threshold
+    assert calibrated.min_snr == result.min_snr
     assert calibrated.score_calibration == result.score_calibration
-    # an explicit threshold wins; a model without calibration keeps 0.7
-    assert MaskRCNNDeblender(directory,
-                             score_threshold=0.4).score_threshold == 0.4
-    raw = MaskRCNNDeblender(tiny_model_dir, score_threshold=0.0)
+    # explicit settings win; a model without calibration keeps 0.7 and 5
+    explicit = MaskRCNNDeblender(directory, score_threshold=0.4, min_snr=2)
+    assert (explicit.score_threshold, explicit.min_snr) == (0.4, 2.0)
+    raw = MaskRCNNDeblender(tiny_model_dir, score_threshold=0.0, min_snr=0)
     assert raw.score_threshold == 0.0 and raw.score_calibration is None
-    assert MaskRCNNDeblender(tiny_model_dir).score_threshold == 0.7
+    uncalibrated = MaskRCNNDeblender(tiny_model_dir)
+    assert (uncalibrated.score_threshold, uncalibrated.min_snr) == (0.7, 5.0)
 
     # the catalog's scores are the calibrated network scores
     scene = _blob_scenes(1, seed=5)[0]
-    low = MaskRCNNDeblender(directory, score_threshold=0.0)
+    low = MaskRCNNDeblender(directory, score_threshold=0.0, min_snr=0)
     result_raw = raw.deblend(scene.image, background=0.0)
     result_calibrated = low.deblend(scene.image, background=0.0)
     assert result_raw is not None and result_calibrated is not None
@@ -177,6 +187,16 @@ def test_stored_calibration_is_checked(calibrated_model, tmp_path):
          'score_threshold': 0.5}))
     with pytest.raises(ValueError, match='not a valid calibration'):
         read_calibration(bad)
+    (bad / CALIBRATION_FILE).write_text(json.dumps(
+        {'score_calibration': {'raw': [0, 1], 'calibrated': [0, 1]},
+         'score_threshold': 0.5, 'min_snr': -1}))
+    with pytest.raises(ValueError, match='min_snr must be >= 0'):
+        read_calibration(bad)
+    # a calibration made before galseg chose min_snr: the default applies
+    (bad / CALIBRATION_FILE).write_text(json.dumps(
+        {'score_calibration': {'raw': [0, 1], 'calibrated': [0, 1]},
+         'score_threshold': 0.5}))
+    assert read_calibration(bad)[1:] == (0.5, None)
     with pytest.raises(TypeError, match='must be a ModelCalibration'):
         write_calibration({'score_threshold': 0.5}, directory)
 
@@ -191,6 +211,14 @@ def test_calibrate_bad_values(tiny_model_dir):
         calibrate(tiny_model_dir, [])
     with pytest.raises(TypeError, match='score_threshold is what'):
         calibrate(tiny_model_dir, scenes, score_threshold=0.5)
+    with pytest.raises(TypeError, match='min_snr is what'):
+        calibrate(tiny_model_dir, scenes, min_snr=3)
+    with pytest.raises(ValueError, match='min_snr must be >= 0'):
+        calibrate(tiny_model_dir, scenes, min_snrs=(0, -1))
+    with pytest.raises(TypeError, match='min_snr must be a number'):
+        calibrate(tiny_model_dir, scenes, min_snrs=('5',))
+    with pytest.raises(ValueError, match='at least one value'):
+        calibrate(tiny_model_dir, scenes, min_snrs=())
 
 
 def test_calibrate_command(calibrated_model, simulated_datasets, tmp_path,
@@ -207,7 +235,7 @@ def test_calibrate_command(calibrated_model, simulated_datasets, tmp_path,
     assert main(args + ['--overwrite']) == 0
     output = capsys.readouterr().out
     assert 'expected calibration error' in output
-    assert 'score threshold' in output
+    assert 'score threshold' in output and 'min_snr' in output
     stored = json.loads((directory / CALIBRATION_FILE).read_text())
     assert stored['provenance']['n_scenes'] == 3
     assert stored['provenance']['command'].startswith('galseg calibrate')

@@ -59,6 +59,7 @@ def test_round_trip(image_file, tmp_path, tiny_model_dir, capsys):
     assert labels.dtype.kind == 'i' and labels.shape == (64, 64)
     assert set(np.unique(labels)) == {0, 1, 2}
     assert header['NSOURCES'] == 2
+    assert header['MINSNR'] == 5.0  # the tiny model has no calibration
     # the segmentation image keeps the input WCS
     wcs_in, wcs_out = WCS(make_header()), WCS(header)
     assert_allclose(wcs_out.pixel_to_world_values(10.0, 50.0),
@@ -274,3 +275,11 @@ def test_help_lists_options(capsys):
     for option in ('--segmentation', '--catalog', '--plot', '--outdir',
                    '--scheduler', '--overwrite', '--hdu', '--model'):
         assert option in out
+
+
+def test_bad_setting_named(image_file, tmp_path, tiny_model_dir, capsys):
+    args = ['deblend', str(image_file), '--model', str(tiny_model_dir),
+            '--catalog', str(tmp_path / 'c.ecsv'), '--min-snr', '-1']
+    assert main(args) != 0
+    assert 'min_snr must be >= 0, got -1.0' in capsys.readouterr().err
+    assert not (tmp_path / 'c.ecsv').exists()

@@ -26,8 +26,9 @@ DEFAULT_COLUMNS = ['label', 'x_centroid', 'y_centroid', 'bbox_xmin',
                    'semimajor_axis', 'semiminor_axis', 'orientation',
                    'eccentricity', 'min_value', 'max_value', 'segment_flux',
                    'kron_flux']
-GALSEG_COLUMNS = ['score', 'classification', 'class_score', 'deblended_flux',
-                  'parent', 'n_children', 'nn_dist', 'flags']
+GALSEG_COLUMNS = ['score', 'classification', 'class_score', 'segment_snr',
+                  'deblended_flux', 'parent', 'n_children', 'nn_dist',
+                  'flags']
 
 
 def make_image(shape, sources, seed=0, noise=1.0):
@@ -88,6 +89,9 @@ def pair_image():
     ({'n_pixels': 0}, ValueError,
      'n_pixels must be an integer >= 1, got 0'),
     ({'n_pixels': 2.5}, TypeError, 'n_pixels must be an integer, got 2.5'),
+    ({'min_snr': -1}, ValueError, 'min_snr must be >= 0, got -1.0'),
+    ({'min_snr': np.nan}, ValueError, 'min_snr must be finite'),
+    ({'min_snr': '5'}, TypeError, "min_snr must be a number, got '5'"),
     ({'batch_size': 0}, ValueError,
      'batch_size must be an integer >= 1, got 0'),
     ({'batch_size': 2.0}, TypeError, 'batch_size must be an integer'),
@@ -156,7 +160,8 @@ def test_repr_lists_settings(deblender, tiny_model_dir):
     assert repr(deblender) == (
         f"MaskRCNNDeblender(model='{tiny_model_dir}', n_bands=1, "
         'score_threshold=0.5, mask_threshold=0.5, duplicate_iou=0.6, '
-        'contained_fraction=0.95, n_pixels=5, flux_dilation=3, '
+        'contained_fraction=0.95, n_pixels=5, min_snr=5.0, '
+        'flux_dilation=3, '
         'tile_size=64, tile_overlap=16, batch_size=8, progress_bar=False)')
 
 
@@ -746,3 +751,38 @@ def test_catalog_flags_parents_and_neighbours():
     parents = result.parent_segmentation_image
     assert parents.labels.tolist() == [1, 2]
     assert np.all(parents.data[result.segmentation_image.data == 2] == 1)
+
+
+def test_insignificant_sources_are_dropped():
+    # a galaxy and a detection of a patch of pure noise beside it, whose
+    # mask overlaps the galaxy's: with min_snr the noise is no source and
+    # the galaxy gets back the pixels it lost to it
+    data = make_image((32, 48), [(16.0, 14.0, 3.0, 40.0)], seed=3)[None]
+    galaxy_mask = np.zeros((32, 32), dtype=np.float32)
+    galaxy_mask[4:28, 2:26] = 0.6
+    noise_mask = np.zeros((32, 32), dtype=np.float32)
+    noise_mask[4:28, 6:30] = 0.9
+    noise_mask[4:28, :6] = 0.0
+    galaxy = _detection((0, 0, 32, 32), galaxy_mask, 0.9)
+    speck = _detection((0, 16, 32, 48), noise_mask, 0.8)
+    both = build_result([galaxy, speck], _inputs(data), 0.0, 0.5, 0, 5,
+                        noise=1.0)
+    assert len(both) == 2
+    snr = both.catalog['segment_snr']
+    assert snr[0] > 30 and abs(snr[1]) < 5
+    kept = build_result([galaxy, speck], _inputs(data), 0.0, 0.5, 0, 5,
+                        noise=1.0, min_snr=5.0)
+    assert len(kept) == 1
+    assert_array_equal(kept.segmentation_image.data,
+                       np.pad(galaxy_mask >= 0.5, ((0, 0), (0, 16))))
+    assert kept.catalog['area'][0] > both.catalog['area'][0]
+    # errors, when given, are the noise; without noise nor errors there is
+    # no ratio and nothing is dropped
+    inputs = _inputs(data)
+    inputs.error = np.full(data.shape, 100.0)
+    faint = build_result([galaxy, speck], inputs, 0.0, 0.5, 0, 5,
+                         noise=1.0, min_snr=5.0)
+    assert faint is None
+    unknown = build_result([galaxy, speck], _inputs(data), 0.0, 0.5, 0, 5,
+                           min_snr=5.0)
+    assert len(unknown) == 2 and np.isnan(unknown.catalog['segment_snr']).all()

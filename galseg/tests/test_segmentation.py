@@ -3,7 +3,7 @@
 import numpy as np
 from numpy.testing import assert_allclose, assert_array_equal
 
-from galseg.segmentation import (flux_shares, segment_labels,
+from galseg.segmentation import (flux_shares, segment_labels, segment_snr,
                                  suppress_contained, suppress_merged,
                                  suppress_nested)
 from galseg.tiling import Detection
@@ -190,3 +190,25 @@ def test_a_core_found_beside_its_galaxy_is_merged_into_it():
     assert_array_equal(whole.mask >= 0.5, _disk(shape, (20, 20), 14) >= 0.5)
     # nothing nested: nothing changes
     assert suppress_nested([ring, neighbour], 0.5) == [ring, neighbour]
+
+
+def test_segment_snr_of_noise_and_of_a_source():
+    rng = np.random.default_rng(4)
+    sigma = np.array([2.0, 1.0]).reshape(2, 1, 1)
+    data = rng.normal(0.0, 1.0, (2, 400, 400)) * sigma
+    labels = np.zeros((400, 400), dtype=int)
+    # 1600 segments of pure noise, 10 x 10 pixels each
+    labels[:] = 1 + (np.arange(400)[:, None] // 10) * 40 + (
+        np.arange(400)[None, :] // 10)
+    snr = segment_snr(labels, data, sigma ** 2)
+    assert snr.shape == (1600,)
+    # the ratio of noise is a standard normal variable
+    assert abs(snr.mean()) < 0.1 and abs(snr.std() - 1.0) < 0.05
+    # a flux of 10 in every pixel of both bands of one segment: 2000 over
+    # sqrt(100 * (4 + 1))
+    data[:, :10, :10] = 10.0
+    assert_allclose(segment_snr(labels, data, sigma ** 2)[0],
+                    2000 / np.sqrt(500))
+    # a zero variance has no ratio; unlabelled pixels count for nothing
+    assert np.isnan(segment_snr(labels, data, 0.0)).all()
+    assert segment_snr(np.zeros((3, 3), int), np.ones((1, 3, 3)), 1.0).size == 0
