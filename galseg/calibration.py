@@ -16,10 +16,12 @@ of the benchmarks), and
   true detections among those given it;
 * chooses the score threshold, on calibrated scores, and the least
   segment signal-to-noise ratio of a source (the deblender's
-  ``min_snr``) that together maximise the detection-level F1 subject to
-  a precision of at least ``min_precision``, running the whole
-  deblender (suppression and segmentation included) at every candidate
-  pair.
+  ``min_snr``), running the whole deblender (suppression and
+  segmentation included) at every candidate pair: among the pairs whose
+  detection-level precision reaches ``min_precision``, the most
+  conservative one (fewest detections) whose F1 is within one standard
+  error of the best F1 (the one-standard-error rule of model selection:
+  F1 differences smaller than their noise do not decide, purity does).
 
 `write_calibration` stores both as ``calibration.json`` in the model
 directory, and `~galseg.MaskRCNNDeblender` applies them: the catalog's
@@ -57,6 +59,11 @@ THRESHOLDS = tuple(np.round(np.arange(0.3, 0.96, 0.05), 2).tolist())
 
 #: candidate least segment signal-to-noise ratios (``min_snr``)
 MIN_SNRS = (0.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+
+#: bootstrap resamples of the scenes for the standard error of F1, and
+#: their seed
+F1_BOOTSTRAP = 200
+F1_BOOTSTRAP_SEED = 0
 
 
 def _as_float_vector(values, name):
@@ -221,10 +228,12 @@ class ModelCalibration:
     score_calibration : `ScoreCalibration`
         The map from network scores to calibrated scores.
     score_threshold : float
-        The calibrated score threshold of the pair of score threshold
-        and ``min_snr`` with the best detection-level F1 among those
-        whose precision reaches ``min_precision``; if none reaches it,
-        of the pair with the highest precision.
+        The calibrated score threshold of the chosen pair of score
+        threshold and ``min_snr``: among the pairs whose detection-level
+        precision reaches ``min_precision``, the one with the fewest
+        detections whose F1 is within one standard error (``f1_err``)
+        of the best F1; if none reaches it, the pair with the highest
+        precision.
     min_snr : float
         The least segment signal-to-noise ratio of that pair.
     min_precision : float
@@ -354,19 +363,42 @@ def detection_outcomes(deblender, scenes):
     n_true : int
         The number of true sources (with a footprint).
     """
+    scores, is_true, per_scene = _outcomes(deblender, scenes)
+    return scores, is_true, int(per_scene[:, 2].sum())
+
+
+def _outcomes(deblender, scenes):
+    """`detection_outcomes`, with per-scene counts.
+
+    The counts are an ``(n_scenes, 3)`` array of detections, true
+    detections and true sources.
+    """
     from .evaluation import match_catalog, scene_truth
 
-    scores, is_true, n_true = [], [], 0
+    scores, is_true, per_scene = [], [], []
     for scene in scenes:
         truth = scene_truth(scene)
-        n_true += len(truth['positions'])
+        n_true = len(truth['positions'])
         result = _deblend_scene(deblender, scene)
         if result is None:
+            per_scene.append((0, 0, n_true))
             continue
-        found = match_catalog(result.catalog, result.scores, truth)
+        found = match_catalog(result.catalog, result.scores, truth) >= 0
         scores.extend(np.asarray(result.scores, dtype=float).tolist())
-        is_true.extend((found >= 0).tolist())
-    return np.array(scores, dtype=float), np.array(is_true, dtype=bool), n_true
+        is_true.extend(found.tolist())
+        per_scene.append((len(found), int(found.sum()), n_true))
+    return (np.array(scores, dtype=float), np.array(is_true, dtype=bool),
+            np.array(per_scene, dtype=int).reshape(-1, 3))
+
+
+def _f1_error(per_scene, resamples):
+    """Bootstrap standard error of F1 over scenes."""
+    if len(per_scene) < 2:
+        return np.nan
+    n_detections, n_found, n_true = per_scene[resamples].sum(axis=1).T
+    total = n_detections + n_true
+    f1 = 2 * n_found[total > 0] / total[total > 0]
+    return float(np.std(f1, ddof=1)) if len(f1) > 1 else np.nan
 
 
 def threshold_table(deblender, scenes, thresholds=THRESHOLDS,
@@ -394,8 +426,10 @@ def threshold_table(deblender, scenes, thresholds=THRESHOLDS,
     -------
     table : `~astropy.table.Table`
         Columns ``threshold``, ``min_snr``, ``n_detections``,
-        ``precision``, ``recall``, ``f1``: a row per pair, by threshold
-        then ``min_snr``.
+        ``precision``, ``recall``, ``f1`` and ``f1_err`` (the standard
+        error of F1 from `F1_BOOTSTRAP` resamples of the scenes, the same
+        resamples for every row): a row per pair, by threshold then
+        ``min_snr``.
     """
     from astropy.table import Table
 
@@ -406,22 +440,24 @@ def threshold_table(deblender, scenes, thresholds=THRESHOLDS,
     cached = copy.copy(deblender)
     if not isinstance(deblender.model, _CachedNetwork):
         cached.model = _CachedNetwork(deblender.model)
+    rng = np.random.default_rng(F1_BOOTSTRAP_SEED)
+    resamples = rng.integers(0, len(scenes), (F1_BOOTSTRAP, len(scenes)))
     rows = []
     for threshold, min_snr in itertools.product(thresholds, min_snrs):
         run = copy.copy(cached)
         run.score_threshold = threshold
         run.min_snr = min_snr
-        scores, is_true, n_true = detection_outcomes(run, scenes)
-        n_found = int(is_true.sum())
-        precision = n_found / len(scores) if len(scores) else np.nan
+        _, _, per_scene = _outcomes(run, scenes)
+        n_detections, n_found, n_true = per_scene.sum(axis=0)
+        precision = n_found / n_detections if n_detections else np.nan
         recall = n_found / n_true if n_true else np.nan
-        f1 = (2 * n_found / (len(scores) + n_true)
-              if len(scores) + n_true else np.nan)
-        rows.append((threshold, min_snr, len(scores), precision, recall,
-                     f1))
+        f1 = (2 * n_found / (n_detections + n_true)
+              if n_detections + n_true else np.nan)
+        rows.append((threshold, min_snr, n_detections, precision, recall,
+                     f1, _f1_error(per_scene, resamples)))
     return Table(rows=rows, names=('threshold', 'min_snr', 'n_detections',
-                                   'precision', 'recall', 'f1'),
-                 dtype=(float, float, int, float, float, float))
+                                   'precision', 'recall', 'f1', 'f1_err'),
+                 dtype=(float, float, int, float, float, float, float))
 
 
 def _check_min_snr(value):
@@ -450,12 +486,20 @@ class _CachedNetwork:
 
 
 def _choose(table, min_precision):
-    """The (threshold, min_snr) of the best F1 reaching the precision."""
+    """
+    The (threshold, min_snr) of the most conservative pair within one
+    standard error of the best F1 among those reaching the precision.
+    """
     precision = np.nan_to_num(np.asarray(table['precision']), nan=-1.0)
     f1 = np.nan_to_num(np.asarray(table['f1']), nan=-1.0)
     ok = precision >= min_precision
     if ok.any():
         best = np.flatnonzero(ok)[np.argmax(f1[ok])]
+        tolerance = np.nan_to_num(float(table['f1_err'][best]), nan=0.0)
+        near = np.flatnonzero(ok & (f1 >= f1[best] - tolerance))
+        # fewest detections, then the best F1
+        order = np.lexsort((-f1[near], np.asarray(table['n_detections'])[near]))
+        best = near[order[0]]
     else:
         best = int(np.argmax(precision))
     return float(table['threshold'][best]), float(table['min_snr'][best])
@@ -588,6 +632,7 @@ def write_calibration(calibration, model_dir, overwrite=False,
             'precision': float(chosen['precision']),
             'recall': float(chosen['recall']),
             'f1': float(chosen['f1']),
+            'f1_err': float(chosen['f1_err']),
             'ece_before': float(calibration.reliability_before.meta['ece']),
             'ece_after': float(calibration.reliability_after.meta['ece']),
         },

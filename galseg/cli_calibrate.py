@@ -65,12 +65,14 @@ def run(args):
 
     _print_reliability('network scores', result.reliability_before)
     _print_reliability('calibrated scores', result.reliability_after)
-    print('\n| threshold | min_snr | detections | precision | recall | F1 |')
-    print('|---|---|---|---|---|---|')
+    print('\n| threshold | min_snr | detections | precision | recall | F1 '
+          '| F1 error |')
+    print('|---|---|---|---|---|---|---|')
     for row in result.thresholds:
         print(f"| {row['threshold']:.2f} | {row['min_snr']:g} | "
               f"{row['n_detections']} | {row['precision']:.3f} | "
-              f"{row['recall']:.3f} | {row['f1']:.3f} |")
+              f"{row['recall']:.3f} | {row['f1']:.3f} | "
+              f"{row['f1_err']:.3f} |")
     reached = ('' if result.reaches_min_precision else
                f' (no candidate reaches a precision of '
                f'{result.min_precision}: the most precise one)')

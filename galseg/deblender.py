@@ -71,9 +71,11 @@ class MaskRCNNDeblender:
     score_threshold : float or `None`, optional
         Lowest detection score kept, in [0, 1].  By default (`None`),
         the threshold chosen for the model on validation data (see
-        `galseg.calibration`: the best detection-level F1 whose
-        precision reaches 0.95, stored in the model directory's
-        ``calibration.json``), or 0.7 for a model without one.  Lower it
+        `galseg.calibration`: among those whose detection-level
+        precision reaches 0.95, the most conservative one whose F1 is
+        within one standard error of the best, stored in the model
+        directory's ``calibration.json``), or 0.7 for a model without
+        one.  Lower it
         for completeness (more faint sources, more spurious ones), raise
         it for purity.  Scores are calibrated when the model has a
         calibration: a score of 0.8 then means that 80% of the

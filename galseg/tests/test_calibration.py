@@ -131,9 +131,13 @@ def test_calibrate_chooses_the_best_f1_with_the_precision(calibrated_model):
     assert result.n_scenes == 9
     # a cut on significance never adds a detection
     assert np.all(table['n_detections'][1::2] <= table['n_detections'][::2])
+    assert np.all(np.isfinite(table['f1_err']) & (table['f1_err'] >= 0))
     precise = table[table['precision'] >= result.min_precision]
     if len(precise):
-        best = precise[np.argmax(precise['f1'])]
+        # the fewest detections within one standard error of the best F1
+        top = precise[np.argmax(precise['f1'])]
+        near = precise[precise['f1'] >= top['f1'] - top['f1_err']]
+        best = near[np.argmin(near['n_detections'])]
         assert (result.score_threshold, result.min_snr) == (
             best['threshold'], best['min_snr'])
         assert result.reaches_min_precision
@@ -242,3 +246,24 @@ def test_calibrate_command(calibrated_model, simulated_datasets, tmp_path,
     assert main(['calibrate', '--model', 'default', '--data',
                  str(simulated_datasets['val'])]) == 2
     assert main(args + ['--min-precision', '1.5']) == 2
+
+
+def test_choice_prefers_purity_within_the_noise_of_f1():
+    from astropy.table import Table
+
+    from galseg.calibration import _choose
+
+    table = Table({'threshold': [0.5, 0.6, 0.7, 0.8],
+                   'min_snr': [0.0, 0.0, 5.0, 5.0],
+                   'n_detections': [120, 110, 100, 80],
+                   'precision': [0.90, 0.96, 0.97, 0.99],
+                   'recall': [0.7, 0.68, 0.66, 0.55],
+                   'f1': [0.80, 0.80, 0.79, 0.70],
+                   'f1_err': [0.02, 0.02, 0.02, 0.02]})
+    # 0.5 misses the precision; 0.7 is within the noise of 0.6's F1 with
+    # fewer detections; 0.8 is not
+    assert _choose(table, 0.95) == (0.7, 5.0)
+    table['f1_err'] = 0.001
+    assert _choose(table, 0.95) == (0.6, 0.0)
+    # no pair precise enough: the most precise
+    assert _choose(table, 0.999) == (0.8, 5.0)
