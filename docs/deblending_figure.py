@@ -102,8 +102,9 @@ def main(output, model='default', seed=SEED):
 
     scene = make_scene(seed)
     result = MaskRCNNDeblender(model).deblend(scene.image[0], background=0)
-    photutils_masks, photutils_scores, _ = photutils_deblend(
-        scene.image, scene.noise_sigma, psf_fwhm=scene.psf_fwhm)
+    found = photutils_deblend(scene.image, scene.noise_sigma,
+                              psf_fwhm=scene.psf_fwhm)
+    photutils_masks, photutils_scores = found.masks, found.scores
     truth = scene.footprints[scene.catalog['has_footprint']]
     galseg_masks = result.instance_masks()
     window = _window(np.concatenate([truth, galseg_masks]),

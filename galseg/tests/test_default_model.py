@@ -98,6 +98,29 @@ def test_model_card_is_portable_and_matches_the_weights():
         DEFAULT_MODEL_DIR / card['weights_file'])
 
 
+def test_calibrated_on_its_own_validation_data(deblender):
+    """The bundled calibration (score map, threshold, min_snr) was chosen
+    on the validation set of the model's last training stage: never on
+    training or test data."""
+    from galseg.calibration import CALIBRATION_FILE
+
+    card = json.loads((DEFAULT_MODEL_DIR / 'model_card.json').read_text())
+    calibration = json.loads(
+        (DEFAULT_MODEL_DIR / CALIBRATION_FILE).read_text())
+    validation = {entry['role']: entry for entry in card['data']}['validation']
+    training_seeds = {entry['seed'] for stage in _lineage(card)
+                      for entry in stage['data'] if entry['role'] == 'train'}
+    provenance = calibration['provenance']
+    assert provenance['data_seed'] == validation['seed']
+    assert provenance['data_seed'] not in training_seeds
+    assert provenance['n_scenes'] <= validation['n_scenes']
+    assert _absolute_paths(calibration) == []
+    assert calibration['validation']['precision'] >= 0.95
+    assert deblender.score_threshold == calibration['score_threshold']
+    assert deblender.min_snr == calibration['min_snr']
+    assert deblender.score_calibration is not None
+
+
 def test_separates_a_simulated_pair(deblender):
     """The two most confident detections are the two galaxies."""
     from galseg.simulate import SimulationConfig, simulate_scene
