@@ -63,6 +63,9 @@ def main():
     parser.add_argument('--score-threshold', type=float, default=None,
                         help="galseg's score threshold (default: "
                              "MaskRCNNDeblender's)")
+    parser.add_argument('--min-snr', type=float, default=None,
+                        help="galseg's least segment signal-to-noise ratio "
+                             "(default: MaskRCNNDeblender's)")
     parser.add_argument('--docs', default=None, metavar='FILE',
                         help='also write the tables as reStructuredText '
                              'into FILE (docs/comparison_tables.inc)')
@@ -78,8 +81,9 @@ def main():
     from galseg import MaskRCNNDeblender
     from galseg.evaluation import comparison_tables, default_methods, evaluate
 
-    settings = ({} if args.score_threshold is None
-                else {'score_threshold': args.score_threshold})
+    settings = {name: value for name, value in
+                (('score_threshold', args.score_threshold),
+                 ('min_snr', args.min_snr)) if value is not None}
     deblender = MaskRCNNDeblender(model=args.model, **settings)
     print(f'model: {args.model}; {deblender!r}')
     methods = default_methods(deblender, instance_masks=True)

@@ -23,10 +23,11 @@ of the benchmarks), and
   error of the best F1 (the one-standard-error rule of model selection:
   F1 differences smaller than their noise do not decide, purity does).
 
-`write_calibration` stores both as ``calibration.json`` in the model
-directory, and `~galseg.MaskRCNNDeblender` applies them: the catalog's
-``score`` is the calibrated score and the default ``score_threshold`` is
-the chosen one.  ``galseg calibrate`` does all of this from the command
+`write_calibration` stores the calibration, the threshold and
+``min_snr`` as ``calibration.json`` in the model directory, and
+`~galseg.MaskRCNNDeblender` applies them: the catalog's ``score`` is the
+calibrated score, and the default ``score_threshold`` and ``min_snr``
+are the chosen ones.  ``galseg calibrate`` does all of this from the command
 line.
 """
 

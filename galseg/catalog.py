@@ -60,8 +60,10 @@ def build_result(detections, image, background, mask_threshold,
         ``segment_snr`` (NaN without either).
     min_snr : float, optional
         Sources whose ``segment_snr`` is below this are dropped and the
-        segments drawn again without them (see
-        `~galseg.segmentation.segment_snr`); 0 keeps every source.
+        segments drawn again without them, until every source reaches
+        it (see `~galseg.segmentation.segment_snr`); 0 keeps every
+        source, and so does the lack of both ``image.error`` and
+        ``noise``.
 
     Returns
     -------
@@ -76,18 +78,12 @@ def build_result(detections, image, background, mask_threshold,
     bad = image.bad.any(axis=0)
     subtracted = image.data - background
     variance = _variance(image, noise)
-    labels, keep = segment_labels(detections, bad, mask_threshold, n_pixels)
-    if keep and min_snr > 0 and variance is not None:
-        weak = segment_snr(labels, subtracted, variance) < min_snr
-        if weak.any():
-            detections = [detections[i] for i, drop in zip(keep, weak)
-                          if not drop]
-            labels, keep = segment_labels(detections, bad, mask_threshold,
-                                          n_pixels)
-    if not keep:
+    detections, labels = _significant(detections, bad, mask_threshold,
+                                      n_pixels, subtracted, variance,
+                                      min_snr)
+    if not detections:
         return None
-    detections = [detections[i] for i in keep]
-    snr = (np.full(len(keep), np.nan) if variance is None
+    snr = (np.full(len(detections), np.nan) if variance is None
            else segment_snr(labels, subtracted, variance))
 
     parent, n_children = _parents(detections, bad.shape, mask_threshold)
@@ -158,6 +154,30 @@ def build_result(detections, image, background, mask_threshold,
         mask_threshold=mask_threshold,
         detection_image=detection_image.astype(np.float32),
         unit=image.unit, wcs=image.wcs)
+
+
+def _significant(detections, bad, mask_threshold, n_pixels, data, variance,
+                 min_snr):
+    """
+    The detections that keep a segment whose signal-to-noise ratio
+    reaches ``min_snr``, and their segmentation image.
+
+    The weakest sources are dropped and the segments drawn again from
+    all the other detections (their pixels may go to a detection they
+    hid), until every segment reaches ``min_snr``: each round drops at
+    least one detection.
+    """
+    labels, keep = segment_labels(detections, bad, mask_threshold, n_pixels)
+    while keep and min_snr > 0 and variance is not None:
+        weak = segment_snr(labels, data, variance) < min_snr
+        if not weak.any():
+            break
+        dropped = {keep[i] for i in np.flatnonzero(weak)}
+        detections = [det for i, det in enumerate(detections)
+                      if i not in dropped]
+        labels, keep = segment_labels(detections, bad, mask_threshold,
+                                      n_pixels)
+    return [detections[i] for i in keep], labels
 
 
 def _variance(image, noise):

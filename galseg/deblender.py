@@ -270,9 +270,11 @@ class MaskRCNNDeblender:
             ignored.
         error : array_like or `~astropy.units.Quantity`, optional
             The 1-sigma noise of each pixel, of the shape of ``data``.
-            It gives the flux errors of the catalog; pixels where it is
-            not finite and positive are masked.  When absent, the
-            catalog has no errors.  The network does not use it: its
+            It gives the flux errors of the catalog and the noise of
+            ``segment_snr`` (and so which sources ``min_snr`` keeps);
+            pixels where it is not finite and positive are masked.  When
+            absent, the catalog has no errors and ``segment_snr`` uses
+            the background noise estimated in the data.  The network does not use it: its
             input is normalised with the noise estimated from the data,
             exactly as in training (see `galseg.tiling.normalized_tile`).
         background : float, array_like or `~astropy.units.Quantity`, optional
@@ -357,11 +359,11 @@ class MaskRCNNDeblender:
         if not detections:
             return _no_detections()
         background, noise = image.background, None
-        if background is None or image.error is None:
-            estimated, noise = estimate_background_noise(image.data,
-                                                         image.bad)
-            if background is None:
-                background = estimated
+        if background is None:
+            background, noise = estimate_background_noise(image.data,
+                                                          image.bad)
+        elif image.error is None:
+            noise = _noise_if_estimable(image)
         result = build_result(detections, image, background,
                               self.mask_threshold, self.flux_dilation,
                               self.n_pixels, seams=self._seams(image),
@@ -411,6 +413,17 @@ class MaskRCNNDeblender:
         detections = suppress_nested(detections, self.mask_threshold)
         return suppress_contained(detections, shape, self.mask_threshold,
                                   self.contained_fraction)
+
+
+def _noise_if_estimable(image):
+    """The estimated noise, or `None` where a band has no usable pixel
+    (the background being given, nothing else needs the estimate)."""
+    from .normalization import estimate_background_noise
+
+    try:
+        return estimate_background_noise(image.data, image.bad)[1]
+    except ValueError:
+        return None
 
 
 def _progress_bar(total, enabled):

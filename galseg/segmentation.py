@@ -443,8 +443,10 @@ def segment_snr(labels, data, variance):
     A segment's flux is the sum of the background-subtracted data over
     its pixels and all bands (the band-summed detection image of
     `~galseg.MaskRCNNDeblender`), and its noise the square root of the
-    summed variance of those pixels: a segment of pure noise has a
-    ratio of order one, of either sign.
+    summed variance of those pixels: a segment of pure white noise has
+    a ratio of order one, of either sign.  The pixels are taken as
+    independent, so in correlated noise (resampled coadds) the ratio of
+    pure noise is larger.
 
     Parameters
     ----------
@@ -461,6 +463,12 @@ def segment_snr(labels, data, variance):
         ``(labels.max(),)``: the ratio of segment ``i + 1``; NaN where
         the variance of the segment is zero.
 
+    Raises
+    ------
+    ValueError
+        If ``data`` is not 3-D, ``labels`` not of its image shape, or
+        ``variance`` does not broadcast to ``data``.
+
     Examples
     --------
     >>> import numpy as np
@@ -472,7 +480,20 @@ def segment_snr(labels, data, variance):
     """
     labels = np.asarray(labels)
     data = np.asarray(data, dtype=float)
-    variance = np.broadcast_to(np.asarray(variance, dtype=float), data.shape)
+    if data.ndim != 3:
+        msg = f'data must be 3-D (n_bands, ny, nx), got shape {data.shape}'
+        raise ValueError(msg)
+    if labels.shape != data.shape[1:]:
+        msg = (f'labels must have the image shape of data {data.shape[1:]}, '
+               f'got {labels.shape}')
+        raise ValueError(msg)
+    try:
+        variance = np.broadcast_to(np.asarray(variance, dtype=float),
+                                   data.shape)
+    except ValueError:
+        msg = (f'variance of shape {np.shape(variance)} does not broadcast '
+               f'to data of shape {data.shape}')
+        raise ValueError(msg) from None
     index = np.arange(1, int(labels.max(initial=0)) + 1)
     flux = ndimage.sum_labels(data.sum(axis=0), labels, index)
     noise_variance = ndimage.sum_labels(variance.sum(axis=0), labels, index)

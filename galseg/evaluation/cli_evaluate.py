@@ -21,6 +21,9 @@ def add_arguments(parser):
                         help='evaluate only the first N scenes')
     parser.add_argument('--score-threshold', type=float, metavar='X',
                         help="the deblender's detection score threshold")
+    parser.add_argument('--min-snr', type=float, metavar='X',
+                        help="the deblender's least segment signal-to-noise "
+                             'ratio')
     parser.add_argument('--plots', metavar='DIR',
                         help='write separation.png and gallery.png here')
     parser.add_argument('--table', metavar='FILE',
@@ -59,6 +62,8 @@ def run(args):
     options = {}
     if args.score_threshold is not None:
         options['score_threshold'] = args.score_threshold
+    if args.min_snr is not None:
+        options['min_snr'] = args.min_snr
     methods = {'galseg': galseg_predictor(
         MaskRCNNDeblender(model=args.model, **options))}
     if 'photutils' in baselines:

@@ -212,3 +212,16 @@ def test_segment_snr_of_noise_and_of_a_source():
     # a zero variance has no ratio; unlabelled pixels count for nothing
     assert np.isnan(segment_snr(labels, data, 0.0)).all()
     assert segment_snr(np.zeros((3, 3), int), np.ones((1, 3, 3)), 1.0).size == 0
+
+
+def test_segment_snr_checks_shapes():
+    import pytest
+
+    labels = np.ones((4, 5), dtype=int)
+    with pytest.raises(ValueError, match='data must be 3-D'):
+        segment_snr(labels, np.ones((4, 5)), 1.0)
+    with pytest.raises(ValueError, match='labels must have the image shape'):
+        segment_snr(labels, np.ones((1, 5, 4)), 1.0)
+    with pytest.raises(ValueError, match=r'variance of shape \(2,\) does '
+                       'not broadcast'):
+        segment_snr(labels, np.ones((2, 4, 5)), np.ones(2))
