@@ -786,3 +786,22 @@ def test_insignificant_sources_are_dropped():
     unknown = build_result([galaxy, speck], _inputs(data), 0.0, 0.5, 0, 5,
                            min_snr=5.0)
     assert len(unknown) == 2 and np.isnan(unknown.catalog['segment_snr']).all()
+
+
+def test_every_source_reaches_min_snr():
+    # a detection of noise hides another one under it: once the first is
+    # dropped, the second gets the pixels, and is dropped in its turn
+    data = make_image((32, 64), [(16.0, 14.0, 3.0, 40.0)], seed=5)[None]
+    galaxy_mask = np.zeros((32, 32), dtype=np.float32)
+    galaxy_mask[4:28, 2:26] = 0.6
+    galaxy = _detection((0, 0, 32, 32), galaxy_mask, 0.9)
+    noise = _detection((0, 32, 32, 64), np.full((32, 32), 0.9), 0.8)
+    hidden = _detection((8, 40, 24, 56), np.full((16, 16), 0.7), 0.7)
+    everything = build_result([galaxy, noise, hidden], _inputs(data), 0.0,
+                              0.5, 0, 5, noise=1.0)
+    assert len(everything) == 2  # the hidden one has no pixel
+    kept = build_result([galaxy, noise, hidden], _inputs(data), 0.0, 0.5, 0,
+                        5, noise=1.0, min_snr=5.0)
+    assert len(kept) == 1
+    assert kept.catalog['segment_snr'][0] >= 5.0
+    assert kept.segmentation_image.data[:, 32:].max() == 0
