@@ -78,13 +78,11 @@ def build_result(detections, image, background, mask_threshold,
     bad = image.bad.any(axis=0)
     subtracted = image.data - background
     variance = _variance(image, noise)
-    detections, labels = _significant(detections, bad, mask_threshold,
-                                      n_pixels, subtracted, variance,
-                                      min_snr)
+    detections, labels, snr = _significant(
+        detections, bad, mask_threshold, n_pixels, subtracted, variance,
+        min_snr)
     if not detections:
         return None
-    snr = (np.full(len(detections), np.nan) if variance is None
-           else segment_snr(labels, subtracted, variance))
 
     parent, n_children = _parents(detections, bad.shape, mask_threshold)
     segm = SegmentationImage(labels)
@@ -160,24 +158,27 @@ def _significant(detections, bad, mask_threshold, n_pixels, data, variance,
                  min_snr):
     """
     The detections that keep a segment whose signal-to-noise ratio
-    reaches ``min_snr``, and their segmentation image.
+    reaches ``min_snr``, their segmentation image and their ratios (NaN
+    without a variance).
 
     The weakest sources are dropped and the segments drawn again from
     all the other detections (their pixels may go to a detection they
     hid), until every segment reaches ``min_snr``: each round drops at
     least one detection.
     """
-    labels, keep = segment_labels(detections, bad, mask_threshold, n_pixels)
-    while keep and min_snr > 0 and variance is not None:
-        weak = segment_snr(labels, data, variance) < min_snr
-        if not weak.any():
-            break
+    while True:
+        labels, keep = segment_labels(detections, bad, mask_threshold,
+                                      n_pixels)
+        if variance is None:
+            return ([detections[i] for i in keep], labels,
+                    np.full(len(keep), np.nan))
+        snr = segment_snr(labels, data, variance)
+        weak = snr < min_snr
+        if min_snr <= 0 or not weak.any():
+            return [detections[i] for i in keep], labels, snr
         dropped = {keep[i] for i in np.flatnonzero(weak)}
         detections = [det for i, det in enumerate(detections)
                       if i not in dropped]
-        labels, keep = segment_labels(detections, bad, mask_threshold,
-                                      n_pixels)
-    return [detections[i] for i in keep], labels
 
 
 def _variance(image, noise):

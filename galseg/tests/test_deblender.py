@@ -768,6 +768,10 @@ def test_insignificant_sources_are_dropped():
     both = build_result([galaxy, speck], _inputs(data), 0.0, 0.5, 0, 5,
                         noise=1.0)
     assert len(both) == 2
+    # 0 keeps every source, even of negative flux
+    negative = build_result([galaxy, speck], _inputs(-data), 0.0, 0.5, 0, 5,
+                            noise=1.0, min_snr=0.0)
+    assert len(negative) == 2 and negative.catalog['segment_snr'][0] < -30
     snr = both.catalog['segment_snr']
     assert snr[0] > 30 and abs(snr[1]) < 5
     kept = build_result([galaxy, speck], _inputs(data), 0.0, 0.5, 0, 5,
