@@ -437,7 +437,8 @@ def threshold_table(deblender, scenes, thresholds=THRESHOLDS,
     scenes = list(scenes)
     thresholds = [check_fraction('threshold', value) for value in thresholds]
     min_snrs = ([deblender.min_snr] if min_snrs is None
-                else [_check_min_snr(value) for value in min_snrs])
+                else [check_number('min_snr', value, minimum=0)
+                      for value in min_snrs])
     cached = copy.copy(deblender)
     if not isinstance(deblender.model, _CachedNetwork):
         cached.model = _CachedNetwork(deblender.model)
@@ -459,14 +460,6 @@ def threshold_table(deblender, scenes, thresholds=THRESHOLDS,
     return Table(rows=rows, names=('threshold', 'min_snr', 'n_detections',
                                    'precision', 'recall', 'f1', 'f1_err'),
                  dtype=(float, float, int, float, float, float, float))
-
-
-def _check_min_snr(value):
-    value = check_number('min_snr', value)
-    if value < 0:
-        msg = f'min_snr must be >= 0, got {value}'
-        raise ValueError(msg)
-    return value
 
 
 class _CachedNetwork:
@@ -499,7 +492,8 @@ def _choose(table, min_precision):
         tolerance = np.nan_to_num(float(table['f1_err'][best]), nan=0.0)
         near = np.flatnonzero(ok & (f1 >= f1[best] - tolerance))
         # fewest detections, then the best F1
-        order = np.lexsort((-f1[near], np.asarray(table['n_detections'])[near]))
+        n_detections = np.asarray(table['n_detections'])[near]
+        order = np.lexsort((-f1[near], n_detections))
         best = near[order[0]]
     else:
         best = int(np.argmax(precision))
@@ -548,7 +542,8 @@ def calibrate(model, scenes, min_precision=0.95, thresholds=THRESHOLDS,
     min_precision = check_fraction('min_precision', min_precision,
                                    low_open=True)
     thresholds = sorted({check_fraction('threshold', t) for t in thresholds})
-    min_snrs = sorted({_check_min_snr(value) for value in min_snrs})
+    min_snrs = sorted({check_number('min_snr', value, minimum=0)
+                       for value in min_snrs})
     if not thresholds or not min_snrs:
         msg = 'thresholds and min_snrs must hold at least one value each'
         raise ValueError(msg)
@@ -679,7 +674,7 @@ def read_calibration(model_dir):
                                    content['score_threshold'])
         min_snr = content.get('min_snr')
         if min_snr is not None:
-            min_snr = _check_min_snr(min_snr)
+            min_snr = check_number('min_snr', min_snr, minimum=0)
     except (KeyError, TypeError, ValueError) as exc:
         msg = f'{path} is not a valid calibration: {exc}'
         raise ValueError(msg) from None

@@ -75,11 +75,11 @@ class MaskRCNNDeblender:
         precision reaches 0.95, the most conservative one whose F1 is
         within one standard error of the best, stored in the model
         directory's ``calibration.json``), or 0.7 for a model without
-        one.  Lower it
-        for completeness (more faint sources, more spurious ones), raise
-        it for purity.  Scores are calibrated when the model has a
-        calibration: a score of 0.8 then means that 80% of the
-        validation detections so scored were real sources.
+        one.  Lower it for completeness (more faint sources, more
+        spurious ones), raise it for purity.  Scores are calibrated
+        when the model has a calibration: a score of 0.8 then means
+        that 80% of the validation detections so scored were real
+        sources.
     mask_threshold : float, optional
         Mask probability, in (0, 1), above which a pixel belongs to a
         source's instance mask.
@@ -170,9 +170,8 @@ class MaskRCNNDeblender:
     def __init__(self, model='default', *, score_threshold=None,
                  mask_threshold=0.5, duplicate_iou=0.6,
                  contained_fraction=0.95, n_pixels=5, min_snr=None,
-                 flux_dilation=3,
-                 tile_size=None, tile_overlap=None, batch_size=8,
-                 progress_bar=False):
+                 flux_dilation=3, tile_size=None, tile_overlap=None,
+                 batch_size=8, progress_bar=False):
         if score_threshold is not None:
             score_threshold = check_fraction('score_threshold',
                                              score_threshold)
@@ -184,10 +183,7 @@ class MaskRCNNDeblender:
             'contained_fraction', contained_fraction, low_open=True)
         self.n_pixels = check_int('n_pixels', n_pixels, minimum=1)
         if min_snr is not None:
-            min_snr = check_number('min_snr', min_snr)
-            if min_snr < 0:
-                msg = f'min_snr must be >= 0, got {min_snr}'
-                raise ValueError(msg)
+            min_snr = check_number('min_snr', min_snr, minimum=0)
         self.flux_dilation = check_int('flux_dilation', flux_dilation,
                                        minimum=0)
         self.batch_size = check_int('batch_size', batch_size, minimum=1)
@@ -274,9 +270,10 @@ class MaskRCNNDeblender:
             ``segment_snr`` (and so which sources ``min_snr`` keeps);
             pixels where it is not finite and positive are masked.  When
             absent, the catalog has no errors and ``segment_snr`` uses
-            the background noise estimated in the data.  The network does not use it: its
-            input is normalised with the noise estimated from the data,
-            exactly as in training (see `galseg.tiling.normalized_tile`).
+            the background noise estimated in the data.  The network
+            does not use it: its input is normalised with the noise
+            estimated from the data, exactly as in training (see
+            `galseg.tiling.normalized_tile`).
         background : float, array_like or `~astropy.units.Quantity`, optional
             The background level: a scalar, one value per band, or an
             array of the shape of ``data``.  When absent, it is

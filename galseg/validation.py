@@ -35,12 +35,13 @@ def check_bool(name, value):
     return bool(value)
 
 
-def check_number(name, value, *, finite=True):
+def check_number(name, value, *, finite=True, minimum=None):
     """
     Return ``value`` as a `float`.
 
     Raises `TypeError` unless it is a real number (not a bool), and
-    `ValueError` if ``finite`` and it is NaN or infinite.
+    `ValueError` if ``finite`` and it is NaN or infinite, or if it is
+    below ``minimum``.
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(
             value, (int, float, np.integer, np.floating)):
@@ -49,6 +50,9 @@ def check_number(name, value, *, finite=True):
     value = float(value)
     if finite and not math.isfinite(value):
         msg = f'{name} must be finite, got {value!r}'
+        raise ValueError(msg)
+    if minimum is not None and value < minimum:
+        msg = f'{name} must be >= {minimum}, got {value}'
         raise ValueError(msg)
     return value
 
