@@ -131,6 +131,8 @@ def test_resume_with_another_config(finished_run, simulated_datasets):
     ({'deep_fraction': 1.5, 'fresh_noise': True}, ValueError,
      r'deep_fraction must be in \[0, 1\]'),
     ({'deep_exclusive': 1}, TypeError, 'deep_exclusive must be True or False'),
+    ({'exclusive_footprints': 'no'}, TypeError,
+     'exclusive_footprints must be True or False'),
     ({'deep_noise_scale': (0.0, 1.0)}, ValueError,
      'deep_noise_scale: impossible range'),
 ])
@@ -392,7 +394,8 @@ def test_cli_deep_fraction(tmp_path):
     args = build_parser().parse_args(
         ['train', '--data', 'd', '--val', 'v', '--out', 'o', '--config',
          str(config), '--fresh-noise', '--deep-fraction', '0.2',
-         '--deep-exclusive'])
+         '--deep-exclusive', '--exclusive-footprints'])
     config = training_config_from_args(args)
     assert (config.deep_fraction, config.deep_noise_scale,
-            config.deep_exclusive) == (0.2, (1e-4, 1.0), True)
+            config.deep_exclusive,
+            config.exclusive_footprints) == (0.2, (1e-4, 1.0), True, True)

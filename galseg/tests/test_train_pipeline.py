@@ -256,3 +256,26 @@ def test_exclusive_deep_footprints_partition_the_deep_footprints():
     owner = np.argmax(scene.isolated[:, 0], axis=0)
     for mask in masks[:kept.sum()]:
         assert len(np.unique(owner[mask])) == 1
+
+
+def test_exclusive_footprints_partition_the_simulated_footprints():
+    """At the simulated depth, ``exclusive`` makes the scene's overlapping
+    footprints disjoint, each pixel to the source brightest there, and
+    the validation stream gets the same footprints."""
+    from galseg.train.pipeline import validation_dataset
+
+    config = SimulationConfig(stamp_size=64, n_sources=(2, 2),
+                              snr=(300.0, 300.0), separation=(1.0, 1.5))
+    scene = simulate_scene(config, seed=3, index=0)
+    assert scene.footprints.sum(axis=0).max() > 1  # they overlap
+    example = scene_to_example(scene, _config(), exclusive=True)
+    masks = example['gt_masks'].astype(bool)
+    assert masks.sum(axis=0).max() == 1
+    kept = scene.footprints.sum(axis=(1, 2)) >= 4
+    assert_array_equal(masks.any(axis=0), scene.footprints[kept].any(axis=0))
+    owner = np.argmax(scene.isolated[:, 0], axis=0)
+    for mask in masks[:kept.sum()]:
+        assert len(np.unique(owner[mask])) == 1
+    batch = next(iter(validation_dataset([scene], _config(), 1,
+                                         exclusive_footprints=True)))
+    assert_array_equal(batch['gt_masks'].numpy()[0], example['gt_masks'])

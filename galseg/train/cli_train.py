@@ -49,6 +49,10 @@ def add_arguments(parser):
     parser.add_argument('--deep-exclusive', action='store_true', default=None,
                         help='give each pixel of a deep example\'s '
                              'footprints to the brightest source there')
+    parser.add_argument('--exclusive-footprints', action='store_true',
+                        default=None,
+                        help='give each pixel of every example\'s '
+                             'footprints to the brightest source there')
     parser.add_argument('--no-augment', dest='augment', action='store_false',
                         default=None,
                         help='no random flips and rotations')
@@ -81,7 +85,7 @@ def add_arguments(parser):
 #: TrainingConfig fields that options of the same name override
 _OVERRIDES = ('batch_size', 'optimizer', 'lr_schedule', 'warmup_steps',
               'clipnorm', 'fresh_noise', 'deep_fraction', 'deep_exclusive',
-              'augment', 'checkpoint_every', 'seed', 'eval_scenes',
+              'exclusive_footprints', 'augment', 'checkpoint_every', 'seed', 'eval_scenes',
               'init_model', 'strategy', 'mixed_precision',
               'restore_best_weights')
 

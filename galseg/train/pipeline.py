@@ -91,11 +91,13 @@ def scene_to_example(scene, model_config, rng=None, augment=False,
         The simulation's detection bands (indices), used with
         ``noise_scale`` < 1; by default every band.
     exclusive : bool, optional
-        With ``noise_scale`` < 1, give each pixel of the redrawn
-        footprints to one source only, the brightest there (in the
-        detection bands): deep footprints reach far beyond a source's
-        neighbours, so that the footprints of a close pair, and their
-        boxes, would be nearly the same.
+        Give each pixel of the footprints (the simulated ones, or those
+        drawn again for ``noise_scale`` < 1) to one source only, the
+        brightest there in the noiseless image of each source alone (in
+        the detection bands): the footprints of overlapping sources are
+        disjoint, as the segments of a deblended segmentation image are.
+        Without it, the footprints of a close pair overlap, and at a low
+        ``noise_scale`` they (and their boxes) are nearly the same.
 
     Returns
     -------
@@ -136,11 +138,9 @@ def scene_to_example(scene, model_config, rng=None, augment=False,
             footprints = make_footprints(
                 scene.isolated, noise_scale * np.asarray(scene.noise_sigma),
                 footprint_threshold, detection_band_index)
-            if exclusive and len(footprints):
-                brightness = scene.isolated[:, detection_band_index].sum(1)
-                owner = np.argmax(brightness, axis=0)
-                footprints = footprints & (
-                    np.arange(len(footprints))[:, None, None] == owner)
+    if exclusive and len(footprints):
+        footprints = _exclusive_footprints(scene, footprints,
+                                           detection_band_index)
     size = model_config.image_size
     ny, nx = image.shape[1:]
     if rng is None:
@@ -177,6 +177,15 @@ def scene_to_example(scene, model_config, rng=None, augment=False,
     return example
 
 
+def _exclusive_footprints(scene, footprints, detection_band_index=None):
+    """Each pixel of ``footprints`` to the source brightest there."""
+    if detection_band_index is None:
+        detection_band_index = list(range(scene.n_bands))
+    brightness = scene.isolated[:, detection_band_index].sum(1)
+    owner = np.argmax(brightness, axis=0)
+    return footprints & (np.arange(len(footprints))[:, None, None] == owner)
+
+
 def example_signature(model_config):
     """The `tf.TensorSpec` of each field of an example."""
     import tensorflow as tf
@@ -202,7 +211,7 @@ def _stream_index(seed, n_scenes, example):
 def training_dataset(scenes, model_config, batch_size, seed=0, start_step=0,
                      augment=True, fresh_noise=False, source_noise=None,
                      deep_fraction=0.0, deep_noise_scale=(1e-4, 1.0),
-                     deep_exclusive=False):
+                     deep_exclusive=False, exclusive_footprints=False):
     """
     An endless, shuffled, augmented stream of training batches.
 
@@ -237,6 +246,8 @@ def training_dataset(scenes, model_config, batch_size, seed=0, start_step=0,
     deep_exclusive : bool, optional
         Each pixel of a deep example's footprints to the brightest
         source there (``exclusive`` in `scene_to_example`).
+    exclusive_footprints : bool, optional
+        The same for every example.
 
     Returns
     -------
@@ -274,10 +285,12 @@ def training_dataset(scenes, model_config, batch_size, seed=0, start_step=0,
         while True:
             scene = scenes[_stream_index(seed, n_scenes, example)]
             rng = np.random.default_rng([seed, example, 1])
+            scale = noise_scale(example)
+            exclusive = exclusive_footprints or (deep_exclusive
+                                                 and scale < 1)
             yield scene_to_example(scene, model_config, rng, augment,
-                                   fresh_noise, source_noise,
-                                   noise_scale(example), **footprint,
-                                   exclusive=deep_exclusive)
+                                   fresh_noise, source_noise, scale,
+                                   **footprint, exclusive=exclusive)
             example += 1
 
     dataset = tf.data.Dataset.from_generator(
@@ -286,7 +299,8 @@ def training_dataset(scenes, model_config, batch_size, seed=0, start_step=0,
         tf.data.AUTOTUNE)
 
 
-def validation_dataset(scenes, model_config, batch_size, max_scenes=None):
+def validation_dataset(scenes, model_config, batch_size, max_scenes=None,
+                       exclusive_footprints=False):
     """
     The validation scenes in order, centred and without augmentation.
 
@@ -297,6 +311,9 @@ def validation_dataset(scenes, model_config, batch_size, max_scenes=None):
     batch_size : int
     max_scenes : int, optional
         Use only the first ``max_scenes`` scenes.
+    exclusive_footprints : bool, optional
+        Disjoint truth footprints (``exclusive`` in `scene_to_example`),
+        as the training examples have them.
 
     Returns
     -------
@@ -306,10 +323,14 @@ def validation_dataset(scenes, model_config, batch_size, max_scenes=None):
 
     n_scenes = len(scenes) if max_scenes is None else min(len(scenes),
                                                           max_scenes)
+    sim_config = getattr(scenes, 'config', None)
+    bands = None if sim_config is None else _detection_bands(sim_config)
 
     def generate():
         for index in range(n_scenes):
-            yield scene_to_example(scenes[index], model_config)
+            yield scene_to_example(scenes[index], model_config,
+                                   detection_band_index=bands,
+                                   exclusive=exclusive_footprints)
 
     dataset = tf.data.Dataset.from_generator(
         generate, output_signature=example_signature(model_config))

@@ -139,6 +139,14 @@ class TrainingConfig:
         source there only: footprints drawn at a much lower noise reach
         far beyond a source's neighbours, so that the footprints (and
         boxes) of a close pair would otherwise be nearly the same.
+    exclusive_footprints : bool
+        Give each pixel of every example's footprints, training and
+        validation alike, to the brightest source there only, so that
+        the network learns disjoint masks, as the segments of the
+        deblended segmentation image are: the fainter member of a close
+        pair gets its own mask instead of one that lies inside its
+        neighbour's.  The validation loss is then measured against
+        those footprints too.
     checkpoint_every : int
         Steps between checkpoints (there is one at each epoch end too).
     log_every : int
@@ -181,6 +189,7 @@ class TrainingConfig:
     deep_fraction: float = 0.0
     deep_noise_scale: tuple = (1e-4, 1.0)
     deep_exclusive: bool = False
+    exclusive_footprints: bool = False
     checkpoint_every: int = 200
     log_every: int = 20
     seed: int = 0
@@ -212,7 +221,8 @@ class TrainingConfig:
                               ('lr_schedule', _LR_SCHEDULES)):
             check_choice(name, getattr(self, name), choices)
         for name in ('augment', 'fresh_noise', 'mixed_precision',
-                     'restore_best_weights', 'deep_exclusive'):
+                     'restore_best_weights', 'deep_exclusive',
+                     'exclusive_footprints'):
             check_bool(name, getattr(self, name))
         object.__setattr__(self, 'deep_fraction', check_fraction(
             'deep_fraction', self.deep_fraction))
@@ -706,7 +716,8 @@ class _Trainer:
         step = self.state['step']
         val_batches = validation_dataset(self.val_data, self.model_config,
                                          self.config.batch_size,
-                                         self.config.val_scenes)
+                                         self.config.val_scenes,
+                                         self.config.exclusive_footprints)
         if step >= total:
             # trained but not finished: killed during the export or the
             # final evaluation; export the last checkpoint's weights
@@ -736,7 +747,8 @@ class _Trainer:
                 fresh_noise=self.config.fresh_noise,
                 deep_fraction=self.config.deep_fraction,
                 deep_noise_scale=self.config.deep_noise_scale,
-                deep_exclusive=self.config.deep_exclusive)
+                deep_exclusive=self.config.deep_exclusive,
+                exclusive_footprints=self.config.exclusive_footprints)
             if self.config.strategy != 'default':
                 batches = self.strategy.experimental_distribute_dataset(
                     batches)
