@@ -70,7 +70,9 @@ def add_arguments(parser):
                         help='tf.distribute strategy: one device, all local '
                              'GPUs, or several machines (TF_CONFIG)')
     parser.add_argument('--mixed-precision', action='store_true',
-                        default=None, help='compute in bfloat16 (GPUs)')
+                        default=None,
+                        help='compute in bfloat16 (GPUs, CPUs with '
+                             'AVX512-BF16 or AMX)')
     parser.add_argument('--restore-best-weights', action='store_true',
                         default=None,
                         help='export the weights of the epoch with the '
@@ -85,8 +87,8 @@ def add_arguments(parser):
 #: TrainingConfig fields that options of the same name override
 _OVERRIDES = ('batch_size', 'optimizer', 'lr_schedule', 'warmup_steps',
               'clipnorm', 'fresh_noise', 'deep_fraction', 'deep_exclusive',
-              'exclusive_footprints', 'augment', 'checkpoint_every', 'seed', 'eval_scenes',
-              'init_model', 'strategy', 'mixed_precision',
+              'exclusive_footprints', 'augment', 'checkpoint_every', 'seed',
+              'eval_scenes', 'init_model', 'strategy', 'mixed_precision',
               'restore_best_weights')
 
 

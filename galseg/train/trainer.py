@@ -163,7 +163,8 @@ class TrainingConfig:
         (``MirroredStrategy``), or several machines
         (``MultiWorkerMirroredStrategy``, configured by ``TF_CONFIG``).
     mixed_precision : bool
-        Compute in bfloat16 (for GPUs).
+        Compute in bfloat16 (float32 weights): for GPUs and for CPUs
+        with AVX512-BF16 or AMX; other CPUs emulate it, slowly.
     init_model : str or None
         A model directory (or run) whose weights start the training: all
         of them, or, when the number of classes differs, all but the
