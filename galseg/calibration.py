@@ -14,20 +14,23 @@ of the benchmarks), and
 * fits a `ScoreCalibration`: the isotonic (monotone) regression of
   "is true" on the score, so that a calibrated score is the fraction of
   true detections among those given it;
-* chooses the score threshold, on calibrated scores, and the least
+* chooses the score threshold, on calibrated scores, the least
   segment signal-to-noise ratio of a source (the deblender's
-  ``min_snr``), running the whole deblender (suppression and
-  segmentation included) at every candidate pair: among the pairs whose
-  detection-level precision reaches ``min_precision``, the most
-  conservative one (fewest detections) whose F1 is within one standard
-  error of the best F1 (the one-standard-error rule of model selection:
-  F1 differences smaller than their noise do not decide, purity does).
+  ``min_snr``) and the covered fraction from which a detection inside
+  more confident ones is dropped (the deblender's
+  ``contained_fraction``), running the whole deblender (suppression and
+  segmentation included) at every candidate setting: among the
+  settings whose detection-level precision reaches ``min_precision``,
+  the most conservative one (fewest detections) whose F1 is within one
+  standard error of the best F1 (the one-standard-error rule of model
+  selection: F1 differences smaller than their noise do not decide,
+  purity does).
 
-`write_calibration` stores the calibration, the threshold and
-``min_snr`` as ``calibration.json`` in the model directory, and
+`write_calibration` stores the calibration and the chosen settings as
+``calibration.json`` in the model directory, and
 `~galseg.MaskRCNNDeblender` applies them: the catalog's ``score`` is the
-calibrated score, and the default ``score_threshold`` and ``min_snr``
-are the chosen ones.  ``galseg calibrate`` does all of this from the command
+calibrated score, and the default ``score_threshold``, ``min_snr`` and
+``contained_fraction`` are the chosen ones.  ``galseg calibrate`` does all of this from the command
 line.
 """
 
@@ -39,15 +42,17 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from .utils import atomic_output, check_writable
 from .validation import check_fraction, check_number
 
-__all__ = ['ScoreCalibration', 'ModelCalibration', 'reliability_table',
-           'detection_outcomes', 'threshold_table', 'calibrate',
-           'write_calibration', 'read_calibration', 'CALIBRATION_FILE']
+__all__ = ['ScoreCalibration', 'ModelCalibration', 'StoredCalibration',
+           'reliability_table', 'detection_outcomes', 'threshold_table',
+           'calibrate', 'write_calibration', 'read_calibration',
+           'CALIBRATION_FILE']
 
 #: the file of a model directory that holds its calibration
 CALIBRATION_FILE = 'calibration.json'
@@ -60,6 +65,10 @@ THRESHOLDS = tuple(np.round(np.arange(0.3, 0.96, 0.05), 2).tolist())
 
 #: candidate least segment signal-to-noise ratios (``min_snr``)
 MIN_SNRS = (0.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+
+#: candidate covered fractions of ``suppress_contained``
+#: (``contained_fraction``)
+CONTAINED_FRACTIONS = (0.6, 0.8, 0.95)
 
 #: bootstrap resamples of the scenes for the standard error of F1, and
 #: their seed
@@ -229,14 +238,16 @@ class ModelCalibration:
     score_calibration : `ScoreCalibration`
         The map from network scores to calibrated scores.
     score_threshold : float
-        The calibrated score threshold of the chosen pair of score
-        threshold and ``min_snr``: among the pairs whose detection-level
-        precision reaches ``min_precision``, the one with the fewest
-        detections whose F1 is within one standard error (``f1_err``)
-        of the best F1; if none reaches it, the pair with the highest
-        precision.
+        The calibrated score threshold of the chosen setting (score
+        threshold, ``min_snr`` and ``contained_fraction``): among the
+        settings whose detection-level precision reaches
+        ``min_precision``, the one with the fewest detections whose F1
+        is within one standard error (``f1_err``) of the best F1; if
+        none reaches it, the setting with the highest precision.
     min_snr : float
-        The least segment signal-to-noise ratio of that pair.
+        The least segment signal-to-noise ratio of that setting.
+    contained_fraction : float
+        The ``contained_fraction`` of that setting.
     min_precision : float
         The precision asked for.
     reliability_before, reliability_after : `~astropy.table.Table`
@@ -245,7 +256,7 @@ class ModelCalibration:
         ``meta['ece']``.
     thresholds : `~astropy.table.Table`
         Detection-level precision, recall and F1 of the whole deblender
-        at each candidate pair (see `threshold_table`).
+        at each candidate setting (see `threshold_table`).
     n_scenes : int
         The number of validation scenes.
     """
@@ -253,6 +264,7 @@ class ModelCalibration:
     score_calibration: ScoreCalibration
     score_threshold: float
     min_snr: float
+    contained_fraction: float
     min_precision: float
     reliability_before: object
     reliability_after: object
@@ -261,14 +273,16 @@ class ModelCalibration:
 
     @property
     def chosen(self):
-        """The row of ``thresholds`` of the chosen pair."""
+        """The row of ``thresholds`` of the chosen setting."""
         table = self.thresholds
         return table[np.isclose(table['threshold'], self.score_threshold)
-                     & np.isclose(table['min_snr'], self.min_snr)][0]
+                     & np.isclose(table['min_snr'], self.min_snr)
+                     & np.isclose(table['contained_fraction'],
+                                  self.contained_fraction)][0]
 
     @property
     def reaches_min_precision(self):
-        """Whether the chosen pair reaches ``min_precision``."""
+        """Whether the chosen setting reaches ``min_precision``."""
         return bool(self.chosen['precision'] >= self.min_precision)
 
 
@@ -403,34 +417,39 @@ def _f1_error(per_scene, resamples):
 
 
 def threshold_table(deblender, scenes, thresholds=THRESHOLDS,
-                    min_snrs=None):
+                    min_snrs=None, contained_fractions=None):
     """
     Detection-level precision, recall and F1 of a deblender per threshold.
 
-    The whole deblender runs at each score threshold and least segment
-    signal-to-noise ratio (suppression and segmentation depend on which
-    detections take part); the network runs once per image.
+    The whole deblender runs at each score threshold, least segment
+    signal-to-noise ratio and ``contained_fraction`` (suppression and
+    segmentation depend on which detections take part); the network
+    runs once per image.
 
     Parameters
     ----------
     deblender : `~galseg.MaskRCNNDeblender`
-        Its ``score_threshold`` and ``min_snr`` are replaced by each
-        candidate pair in turn.
+        Its ``score_threshold``, ``min_snr`` and ``contained_fraction``
+        are replaced by each candidate setting in turn.
     scenes : sequence of `~galseg.simulate.Scene`
     thresholds : sequence of float, optional
         Score thresholds in [0, 1] (of the deblender's scores: calibrated
         ones when it has a calibration).
     min_snrs : sequence of float, optional
         Values of ``min_snr``, >= 0; by default the deblender's own.
+    contained_fractions : sequence of float, optional
+        Values of ``contained_fraction``, in (0, 1]; by default the
+        deblender's own.
 
     Returns
     -------
     table : `~astropy.table.Table`
-        Columns ``threshold``, ``min_snr``, ``n_detections``,
-        ``precision``, ``recall``, ``f1`` and ``f1_err`` (the standard
-        error of F1 from `F1_BOOTSTRAP` resamples of the scenes, the same
-        resamples for every row): a row per pair, by threshold then
-        ``min_snr``.
+        Columns ``threshold``, ``min_snr``, ``contained_fraction``,
+        ``n_detections``, ``precision``, ``recall``, ``f1`` and
+        ``f1_err`` (the standard error of F1 from `F1_BOOTSTRAP`
+        resamples of the scenes, the same resamples for every row): a
+        row per setting, by threshold, then ``min_snr``, then
+        ``contained_fraction``.
     """
     from astropy.table import Table
 
@@ -439,27 +458,35 @@ def threshold_table(deblender, scenes, thresholds=THRESHOLDS,
     min_snrs = ([deblender.min_snr] if min_snrs is None
                 else [check_number('min_snr', value, minimum=0)
                       for value in min_snrs])
+    fractions = ([deblender.contained_fraction] if contained_fractions is None
+                 else [check_fraction('contained_fraction', value,
+                                      low_open=True)
+                       for value in contained_fractions])
     cached = copy.copy(deblender)
     if not isinstance(deblender.model, _CachedNetwork):
         cached.model = _CachedNetwork(deblender.model)
     rng = np.random.default_rng(F1_BOOTSTRAP_SEED)
     resamples = rng.integers(0, len(scenes), (F1_BOOTSTRAP, len(scenes)))
     rows = []
-    for threshold, min_snr in itertools.product(thresholds, min_snrs):
+    for threshold, min_snr, fraction in itertools.product(
+            thresholds, min_snrs, fractions):
         run = copy.copy(cached)
         run.score_threshold = threshold
         run.min_snr = min_snr
+        run.contained_fraction = fraction
         _, _, per_scene = _outcomes(run, scenes)
         n_detections, n_found, n_true = per_scene.sum(axis=0)
         precision = n_found / n_detections if n_detections else np.nan
         recall = n_found / n_true if n_true else np.nan
         f1 = (2 * n_found / (n_detections + n_true)
               if n_detections + n_true else np.nan)
-        rows.append((threshold, min_snr, n_detections, precision, recall,
-                     f1, _f1_error(per_scene, resamples)))
-    return Table(rows=rows, names=('threshold', 'min_snr', 'n_detections',
+        rows.append((threshold, min_snr, fraction, n_detections, precision,
+                     recall, f1, _f1_error(per_scene, resamples)))
+    return Table(rows=rows, names=('threshold', 'min_snr',
+                                   'contained_fraction', 'n_detections',
                                    'precision', 'recall', 'f1', 'f1_err'),
-                 dtype=(float, float, int, float, float, float, float))
+                 dtype=(float, float, float, int, float, float, float,
+                        float))
 
 
 class _CachedNetwork:
@@ -481,8 +508,9 @@ class _CachedNetwork:
 
 def _choose(table, min_precision):
     """
-    The (threshold, min_snr) of the most conservative pair within one
-    standard error of the best F1 among those reaching the precision.
+    The (threshold, min_snr, contained_fraction) of the most conservative
+    setting within one standard error of the best F1 among those reaching
+    the precision.
     """
     precision = np.nan_to_num(np.asarray(table['precision']), nan=-1.0)
     f1 = np.nan_to_num(np.asarray(table['f1']), nan=-1.0)
@@ -497,11 +525,13 @@ def _choose(table, min_precision):
         best = near[order[0]]
     else:
         best = int(np.argmax(precision))
-    return float(table['threshold'][best]), float(table['min_snr'][best])
+    return tuple(float(table[name][best]) for name in
+                 ('threshold', 'min_snr', 'contained_fraction'))
 
 
 def calibrate(model, scenes, min_precision=0.95, thresholds=THRESHOLDS,
-              min_snrs=MIN_SNRS, **deblender_kwargs):
+              min_snrs=MIN_SNRS, contained_fractions=CONTAINED_FRACTIONS,
+              **deblender_kwargs):
     """
     Calibrate a model's scores and choose its threshold on validation
     scenes.
@@ -522,9 +552,12 @@ def calibrate(model, scenes, min_precision=0.95, thresholds=THRESHOLDS,
     min_snrs : sequence of float, optional
         Candidate least segment signal-to-noise ratios (the deblender's
         ``min_snr``), >= 0.
+    contained_fractions : sequence of float, optional
+        Candidate values of the deblender's ``contained_fraction``, in
+        (0, 1].
     **deblender_kwargs
-        Other settings of the deblender (not ``score_threshold`` nor
-        ``min_snr``).
+        Other settings of the deblender (not ``score_threshold``,
+        ``min_snr`` nor ``contained_fraction``).
 
     Returns
     -------
@@ -534,8 +567,8 @@ def calibrate(model, scenes, min_precision=0.95, thresholds=THRESHOLDS,
     ------
     ValueError
         If there are no scenes, the model finds nothing in them, or
-        ``min_precision``, a threshold or a ``min_snr`` is outside its
-        range.
+        ``min_precision``, a threshold, a ``min_snr`` or a
+        ``contained_fraction`` is outside its range.
     """
     from .deblender import MaskRCNNDeblender
 
@@ -544,11 +577,16 @@ def calibrate(model, scenes, min_precision=0.95, thresholds=THRESHOLDS,
     thresholds = sorted({check_fraction('threshold', t) for t in thresholds})
     min_snrs = sorted({check_number('min_snr', value, minimum=0)
                        for value in min_snrs})
-    if not thresholds or not min_snrs:
-        msg = 'thresholds and min_snrs must hold at least one value each'
+    fractions = sorted({check_fraction('contained_fraction', value,
+                                       low_open=True)
+                        for value in contained_fractions})
+    if not thresholds or not min_snrs or not fractions:
+        msg = ('thresholds, min_snrs and contained_fractions must hold at '
+               'least one value each')
         raise ValueError(msg)
     for name, candidates in (('score_threshold', 'thresholds'),
-                             ('min_snr', 'min_snrs')):
+                             ('min_snr', 'min_snrs'),
+                             ('contained_fraction', 'contained_fractions')):
         if name in deblender_kwargs:
             msg = (f'{name} is what calibrate chooses; give candidate '
                    f'{candidates} instead')
@@ -559,7 +597,9 @@ def calibrate(model, scenes, min_precision=0.95, thresholds=THRESHOLDS,
         raise ValueError(msg)
 
     deblender = MaskRCNNDeblender(model, score_threshold=min(thresholds),
-                                  min_snr=0.0, **deblender_kwargs)
+                                  min_snr=0.0,
+                                  contained_fraction=max(fractions),
+                                  **deblender_kwargs)
     deblender.score_calibration = None  # fit on the network's own scores
     deblender.model = _CachedNetwork(deblender.model)
     # below the lowest candidate, and every source however faint: the fit
@@ -573,12 +613,14 @@ def calibrate(model, scenes, min_precision=0.95, thresholds=THRESHOLDS,
     score_calibration = ScoreCalibration.fit(scores, is_true)
 
     deblender.score_calibration = score_calibration
-    table = threshold_table(deblender, scenes, thresholds, min_snrs)
+    table = threshold_table(deblender, scenes, thresholds, min_snrs,
+                            fractions)
     calibrated = score_calibration(scores)
-    score_threshold, min_snr = _choose(table, min_precision)
+    score_threshold, min_snr, fraction = _choose(table, min_precision)
     return ModelCalibration(
         score_calibration=score_calibration,
         score_threshold=score_threshold, min_snr=min_snr,
+        contained_fraction=fraction,
         min_precision=min_precision,
         reliability_before=reliability_table(scores, is_true),
         reliability_after=reliability_table(calibrated, is_true),
@@ -622,6 +664,7 @@ def write_calibration(calibration, model_dir, overwrite=False,
         'score_calibration': calibration.score_calibration.to_dict(),
         'score_threshold': calibration.score_threshold,
         'min_snr': calibration.min_snr,
+        'contained_fraction': calibration.contained_fraction,
         'min_precision': calibration.min_precision,
         'validation': {
             'n_scenes': calibration.n_scenes,
@@ -641,6 +684,28 @@ def write_calibration(calibration, model_dir, overwrite=False,
     return path
 
 
+class StoredCalibration(NamedTuple):
+    """
+    What a model directory's ``calibration.json`` holds.
+
+    Attributes
+    ----------
+    score_calibration : `ScoreCalibration` or `None`
+    score_threshold : float or `None`
+    min_snr : float or `None`
+    contained_fraction : float or `None`
+        `None` for all four when the model has no calibration;
+        ``min_snr`` and ``contained_fraction`` are `None` too in a
+        calibration made before galseg chose them (the deblender's
+        defaults then apply).
+    """
+
+    score_calibration: object = None
+    score_threshold: object = None
+    min_snr: object = None
+    contained_fraction: object = None
+
+
 def read_calibration(model_dir):
     """
     The calibration stored in a model directory.
@@ -652,12 +717,9 @@ def read_calibration(model_dir):
 
     Returns
     -------
-    score_calibration : `ScoreCalibration` or `None`
-    score_threshold : float or `None`
-    min_snr : float or `None`
-        `None` for all three when the model has no calibration;
-        ``min_snr`` is `None` too in a calibration made before galseg
-        chose it.
+    stored : `StoredCalibration`
+        The score calibration and the chosen settings; all `None` when
+        the model has no calibration.
 
     Raises
     ------
@@ -666,7 +728,7 @@ def read_calibration(model_dir):
     """
     path = Path(model_dir) / CALIBRATION_FILE
     if not path.is_file():
-        return None, None, None
+        return StoredCalibration()
     try:
         content = json.loads(path.read_text())
         calibration = ScoreCalibration.from_dict(content['score_calibration'])
@@ -675,7 +737,11 @@ def read_calibration(model_dir):
         min_snr = content.get('min_snr')
         if min_snr is not None:
             min_snr = check_number('min_snr', min_snr, minimum=0)
+        fraction = content.get('contained_fraction')
+        if fraction is not None:
+            fraction = check_fraction('contained_fraction', fraction,
+                                      low_open=True)
     except (KeyError, TypeError, ValueError) as exc:
         msg = f'{path} is not a valid calibration: {exc}'
         raise ValueError(msg) from None
-    return calibration, threshold, min_snr
+    return StoredCalibration(calibration, threshold, min_snr, fraction)

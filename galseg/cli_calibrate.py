@@ -1,9 +1,9 @@
 """The ``galseg calibrate`` subcommand."""
 
 DESCRIPTION = ("Calibrate a model's detection scores and choose its score "
-               'threshold and least segment signal-to-noise ratio on '
-               'simulated validation scenes (written to the model '
-               "directory's calibration.json).")
+               'threshold, least segment signal-to-noise ratio and '
+               'contained fraction on simulated validation scenes (written '
+               "to the model directory's calibration.json).")
 
 
 def add_arguments(parser):
@@ -65,11 +65,12 @@ def run(args):
 
     _print_reliability('network scores', result.reliability_before)
     _print_reliability('calibrated scores', result.reliability_after)
-    print('\n| threshold | min_snr | detections | precision | recall | F1 '
-          '| F1 error |')
-    print('|---|---|---|---|---|---|---|')
+    print('\n| threshold | min_snr | contained_fraction | detections '
+          '| precision | recall | F1 | F1 error |')
+    print('|---|---|---|---|---|---|---|---|')
     for row in result.thresholds:
         print(f"| {row['threshold']:.2f} | {row['min_snr']:g} | "
+              f"{row['contained_fraction']:g} | "
               f"{row['n_detections']} | {row['precision']:.3f} | "
               f"{row['recall']:.3f} | {row['f1']:.3f} | "
               f"{row['f1_err']:.3f} |")
@@ -86,5 +87,6 @@ def run(args):
     path = write_calibration(result, directory, overwrite=args.overwrite,
                              provenance=provenance)
     print(f'\nscore threshold {result.score_threshold:.2f}, min_snr '
-          f'{result.min_snr:g}{reached}; wrote {path}')
+          f'{result.min_snr:g}, contained_fraction '
+          f'{result.contained_fraction:g}{reached}; wrote {path}')
     return 0

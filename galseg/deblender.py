@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .calibration import read_calibration
+from .calibration import StoredCalibration, read_calibration
 from .catalog import build_result
 from .inputs import read_fits_image, unpack_input
 from .result import DeblendResult
@@ -36,6 +36,11 @@ _SCORE_THRESHOLD = 0.7
 # a calibration (one that has one stores the value chosen on validation
 # data with its score threshold): the conventional 5-sigma detection.
 _MIN_SNR = 5.0
+
+# The contained_fraction of a model without a calibrated one (chosen on
+# validation pairs for models trained on overlapping footprints, see
+# docs/deblending.rst).
+_CONTAINED_FRACTION = 0.95
 
 # Candidates within this many pixels outside their tile's core are
 # compared with those of the neighbouring tile (see galseg.tiling).
@@ -89,14 +94,16 @@ class MaskRCNNDeblender:
         source found twice, and only the more confident is kept (mask
         non-maximum suppression; 1 keeps all but identical masks).
         Genuinely blended galaxies overlap much less than this.
-    contained_fraction : float, optional
+    contained_fraction : float or `None`, optional
         A detection whose instance mask lies at least this fraction, in
         (0, 1], inside the instance masks of more confident detections
         is dropped: it is a galaxy found again, a piece of one, or two
         galaxies already found separately (see
         `galseg.segmentation.suppress_contained`).  1 drops only masks
         entirely covered; lower values remove more fragments, and more
-        faint galaxies seen on top of bright ones.
+        faint galaxies seen on top of bright ones.  By default (`None`),
+        the value chosen with the score threshold on validation data
+        (``calibration.json``), or 0.95 for a model without one.
     n_pixels : int, optional
         The minimum number of connected pixels of a source's segment,
         as in `~photutils.segmentation.detect_sources`.  Every segment
@@ -169,7 +176,7 @@ class MaskRCNNDeblender:
 
     def __init__(self, model='default', *, score_threshold=None,
                  mask_threshold=0.5, duplicate_iou=0.6,
-                 contained_fraction=0.95, n_pixels=5, min_snr=None,
+                 contained_fraction=None, n_pixels=5, min_snr=None,
                  flux_dilation=3, tile_size=None, tile_overlap=None,
                  batch_size=8, progress_bar=False):
         if score_threshold is not None:
@@ -179,8 +186,9 @@ class MaskRCNNDeblender:
             'mask_threshold', mask_threshold, low_open=True, high_open=True)
         self.duplicate_iou = check_fraction('duplicate_iou', duplicate_iou,
                                             low_open=True)
-        self.contained_fraction = check_fraction(
-            'contained_fraction', contained_fraction, low_open=True)
+        if contained_fraction is not None:
+            contained_fraction = check_fraction(
+                'contained_fraction', contained_fraction, low_open=True)
         self.n_pixels = check_int('n_pixels', n_pixels, minimum=1)
         if min_snr is not None:
             min_snr = check_number('min_snr', min_snr, minimum=0)
@@ -194,16 +202,16 @@ class MaskRCNNDeblender:
         self.progress_bar = check_bool('progress_bar', progress_bar)
 
         self.model, self.model_path, directory = _load_model(model)
-        self.score_calibration, chosen_threshold, chosen_snr = (
-            read_calibration(directory) if directory is not None
-            else (None, None, None))
-        if score_threshold is None:
-            score_threshold = (_SCORE_THRESHOLD if chosen_threshold is None
-                               else chosen_threshold)
-        if min_snr is None:
-            min_snr = _MIN_SNR if chosen_snr is None else chosen_snr
-        self.score_threshold = score_threshold
-        self.min_snr = min_snr
+        stored = (read_calibration(directory) if directory is not None
+                  else StoredCalibration())
+        self.score_calibration = stored.score_calibration
+        self.score_threshold = _chosen(score_threshold,
+                                       stored.score_threshold,
+                                       _SCORE_THRESHOLD)
+        self.min_snr = _chosen(min_snr, stored.min_snr, _MIN_SNR)
+        self.contained_fraction = _chosen(contained_fraction,
+                                          stored.contained_fraction,
+                                          _CONTAINED_FRACTION)
         image_size = self.model.config.image_size
         if tile_size is None:
             tile_size = image_size
@@ -410,6 +418,13 @@ class MaskRCNNDeblender:
         detections = suppress_nested(detections, self.mask_threshold)
         return suppress_contained(detections, shape, self.mask_threshold,
                                   self.contained_fraction)
+
+
+def _chosen(given, calibrated, default):
+    """A setting: as given, else as calibrated, else the default."""
+    if given is not None:
+        return given
+    return default if calibrated is None else calibrated
 
 
 def _noise_if_estimable(image):

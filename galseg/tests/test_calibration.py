@@ -115,7 +115,8 @@ def calibrated_model(tiny_model_dir, tmp_path_factory):
     directory = tmp_path_factory.mktemp('calibrated') / 'tiny'
     shutil.copytree(tiny_model_dir, directory)
     result = calibrate(directory, _blob_scenes(9, seed=3),
-                       thresholds=(0.3, 0.5, 0.7, 0.9), min_snrs=(5, 0))
+                       thresholds=(0.3, 0.5, 0.7, 0.9), min_snrs=(5, 0),
+                       contained_fractions=(0.95, 0.5))
     write_calibration(result, directory, provenance={'data': 'blobs'})
     return directory, result
 
@@ -124,13 +125,15 @@ def test_calibrate_chooses_the_best_f1_with_the_precision(calibrated_model):
     directory, result = calibrated_model
     assert isinstance(result, ModelCalibration)
     table = result.thresholds
-    # every pair, by threshold then min_snr
-    assert table['threshold'].tolist() == [0.3, 0.3, 0.5, 0.5, 0.7, 0.7,
-                                           0.9, 0.9]
-    assert table['min_snr'].tolist() == [0.0, 5.0] * 4
+    # every setting, by threshold, then min_snr, then contained_fraction
+    assert table['threshold'].tolist() == [0.3] * 4 + [0.5] * 4 + [0.7] * 4 \
+        + [0.9] * 4
+    assert table['min_snr'].tolist() == [0.0, 0.0, 5.0, 5.0] * 4
+    assert table['contained_fraction'].tolist() == [0.5, 0.95] * 8
     assert result.n_scenes == 9
     # a cut on significance never adds a detection
-    assert np.all(table['n_detections'][1::2] <= table['n_detections'][::2])
+    detections = np.asarray(table['n_detections']).reshape(4, 2, 2)
+    assert np.all(detections[:, 1] <= detections[:, 0])
     assert np.all(np.isfinite(table['f1_err']) & (table['f1_err'] >= 0))
     precise = table[table['precision'] >= result.min_precision]
     if len(precise):
@@ -138,16 +141,16 @@ def test_calibrate_chooses_the_best_f1_with_the_precision(calibrated_model):
         top = precise[np.argmax(precise['f1'])]
         near = precise[precise['f1'] >= top['f1'] - top['f1_err']]
         best = near[np.argmin(near['n_detections'])]
-        assert (result.score_threshold, result.min_snr) == (
-            best['threshold'], best['min_snr'])
         assert result.reaches_min_precision
     else:
         best = table[np.argmax(table['precision'])]
-        assert (result.score_threshold, result.min_snr) == (
-            best['threshold'], best['min_snr'])
+    assert (result.score_threshold, result.min_snr,
+            result.contained_fraction) == (
+        best['threshold'], best['min_snr'], best['contained_fraction'])
     stored = json.loads((directory / CALIBRATION_FILE).read_text())
     assert stored['score_threshold'] == result.score_threshold
     assert stored['min_snr'] == result.min_snr
+    assert stored['contained_fraction'] == result.contained_fraction
     assert stored['provenance'] == {'data': 'blobs'}
     assert stored['validation']['n_scenes'] == 9
 
@@ -160,18 +163,25 @@ def test_deblender_uses_the_model_calibration(calibrated_model,
     calibrated = MaskRCNNDeblender(directory)
     assert calibrated.score_threshold == result.score_threshold
     assert calibrated.min_snr == result.min_snr
+    assert calibrated.contained_fraction == result.contained_fraction
     assert calibrated.score_calibration == result.score_calibration
-    # explicit settings win; a model without calibration keeps 0.7 and 5
-    explicit = MaskRCNNDeblender(directory, score_threshold=0.4, min_snr=2)
-    assert (explicit.score_threshold, explicit.min_snr) == (0.4, 2.0)
-    raw = MaskRCNNDeblender(tiny_model_dir, score_threshold=0.0, min_snr=0)
+    # explicit settings win; a model without calibration keeps 0.7, 5 and
+    # 0.95
+    explicit = MaskRCNNDeblender(directory, score_threshold=0.4, min_snr=2,
+                                 contained_fraction=0.7)
+    assert (explicit.score_threshold, explicit.min_snr,
+            explicit.contained_fraction) == (0.4, 2.0, 0.7)
+    raw = MaskRCNNDeblender(tiny_model_dir, score_threshold=0.0, min_snr=0,
+                            contained_fraction=0.95)
     assert raw.score_threshold == 0.0 and raw.score_calibration is None
     uncalibrated = MaskRCNNDeblender(tiny_model_dir)
-    assert (uncalibrated.score_threshold, uncalibrated.min_snr) == (0.7, 5.0)
+    assert (uncalibrated.score_threshold, uncalibrated.min_snr,
+            uncalibrated.contained_fraction) == (0.7, 5.0, 0.95)
 
     # the catalog's scores are the calibrated network scores
     scene = _blob_scenes(1, seed=5)[0]
-    low = MaskRCNNDeblender(directory, score_threshold=0.0, min_snr=0)
+    low = MaskRCNNDeblender(directory, score_threshold=0.0, min_snr=0,
+                            contained_fraction=0.95)
     result_raw = raw.deblend(scene.image, background=0.0)
     result_calibrated = low.deblend(scene.image, background=0.0)
     assert result_raw is not None and result_calibrated is not None
@@ -196,11 +206,20 @@ def test_stored_calibration_is_checked(calibrated_model, tmp_path):
          'score_threshold': 0.5, 'min_snr': -1}))
     with pytest.raises(ValueError, match='min_snr must be >= 0'):
         read_calibration(bad)
-    # a calibration made before galseg chose min_snr: the default applies
+    (bad / CALIBRATION_FILE).write_text(json.dumps(
+        {'score_calibration': {'raw': [0, 1], 'calibrated': [0, 1]},
+         'score_threshold': 0.5, 'min_snr': 3, 'contained_fraction': 0}))
+    with pytest.raises(ValueError, match='contained_fraction must be in'):
+        read_calibration(bad)
+    # a calibration made before galseg chose min_snr and
+    # contained_fraction: the defaults apply
     (bad / CALIBRATION_FILE).write_text(json.dumps(
         {'score_calibration': {'raw': [0, 1], 'calibrated': [0, 1]},
          'score_threshold': 0.5}))
-    assert read_calibration(bad)[1:] == (0.5, None)
+    stored = read_calibration(bad)
+    assert (stored.score_threshold, stored.min_snr,
+            stored.contained_fraction) == (0.5, None, None)
+    assert read_calibration(tmp_path) == (None, None, None, None)
     with pytest.raises(TypeError, match='must be a ModelCalibration'):
         write_calibration({'score_threshold': 0.5}, directory)
 
@@ -223,6 +242,12 @@ def test_calibrate_bad_values(tiny_model_dir):
         calibrate(tiny_model_dir, scenes, min_snrs=('5',))
     with pytest.raises(ValueError, match='at least one value'):
         calibrate(tiny_model_dir, scenes, min_snrs=())
+    with pytest.raises(TypeError, match='contained_fraction is what'):
+        calibrate(tiny_model_dir, scenes, contained_fraction=0.8)
+    with pytest.raises(ValueError, match='contained_fraction must be in'):
+        calibrate(tiny_model_dir, scenes, contained_fractions=(0.8, 0))
+    with pytest.raises(ValueError, match='at least one value'):
+        calibrate(tiny_model_dir, scenes, contained_fractions=())
 
 
 def test_calibrate_command(calibrated_model, simulated_datasets, tmp_path,
@@ -240,6 +265,7 @@ def test_calibrate_command(calibrated_model, simulated_datasets, tmp_path,
     output = capsys.readouterr().out
     assert 'expected calibration error' in output
     assert 'score threshold' in output and 'min_snr' in output
+    assert 'contained_fraction' in output
     stored = json.loads((directory / CALIBRATION_FILE).read_text())
     assert stored['provenance']['n_scenes'] == 3
     assert stored['provenance']['command'].startswith('galseg calibrate')
@@ -255,6 +281,7 @@ def test_choice_prefers_purity_within_the_noise_of_f1():
 
     table = Table({'threshold': [0.5, 0.6, 0.7, 0.8],
                    'min_snr': [0.0, 0.0, 5.0, 5.0],
+                   'contained_fraction': [0.95, 0.8, 0.8, 0.95],
                    'n_detections': [120, 110, 100, 80],
                    'precision': [0.90, 0.96, 0.97, 0.99],
                    'recall': [0.7, 0.68, 0.66, 0.55],
@@ -262,8 +289,8 @@ def test_choice_prefers_purity_within_the_noise_of_f1():
                    'f1_err': [0.02, 0.02, 0.02, 0.02]})
     # 0.5 misses the precision; 0.7 is within the noise of 0.6's F1 with
     # fewer detections; 0.8 is not
-    assert _choose(table, 0.95) == (0.7, 5.0)
+    assert _choose(table, 0.95) == (0.7, 5.0, 0.8)
     table['f1_err'] = 0.001
-    assert _choose(table, 0.95) == (0.6, 0.0)
-    # no pair precise enough: the most precise
-    assert _choose(table, 0.999) == (0.8, 5.0)
+    assert _choose(table, 0.95) == (0.6, 0.0, 0.8)
+    # no setting precise enough: the most precise
+    assert _choose(table, 0.999) == (0.8, 5.0, 0.95)
