@@ -13,8 +13,8 @@ summing to one) to give each source's deblended image and total flux.
 import numpy as np
 
 from .result import DeblendResult
-from .segmentation import (_region, flux_shares, kron_fluxes,
-                           segment_labels, segment_snr)
+from .segmentation import (_region, correlated_noise_factor, flux_shares,
+                           kron_fluxes, segment_labels, segment_snr)
 
 __all__ = ['build_result', 'empty_catalog', 'CLASS_NAMES', 'FLAGS']
 
@@ -115,7 +115,8 @@ def build_result(detections, image, background, mask_threshold,
     _add_column(catalog, 'segment_snr', snr,
                 'signal-to-noise ratio of segment_flux: the flux of the '
                 'segment over its noise (from the errors, or the estimated '
-                'background noise without them)')
+                'background noise without them, scaled for correlated '
+                'noise as measured on the sky)')
     _add_column(catalog, 'deblended_flux', _per_band(deblended_flux),
                 'total flux: the Kron flux of the deblended image (the data '
                 "times the source's share of each pixel)", image.unit)
@@ -164,21 +165,62 @@ def _significant(detections, bad, mask_threshold, n_pixels, data, variance,
     The weakest sources are dropped and the segments drawn again from
     all the other detections (their pixels may go to a detection they
     hid), until every segment reaches ``min_snr``: each round drops at
-    least one detection.
+    least one detection.  The noise of each segment's flux is scaled
+    for correlated noise (`_noise_factors`).
     """
+    factors = None
     while True:
         labels, keep = segment_labels(detections, bad, mask_threshold,
                                       n_pixels)
         if variance is None:
             return ([detections[i] for i in keep], labels,
                     np.full(len(keep), np.nan))
-        snr = segment_snr(labels, data, variance)
+        if factors is None:
+            factors = _noise_factors(data, variance, labels, bad)
+        areas = np.bincount(labels.ravel(), minlength=len(keep) + 1)[1:]
+        snr = segment_snr(labels, data, variance) / np.sqrt(factors(areas))
         weak = snr < min_snr
         if min_snr <= 0 or not weak.any():
             return [detections[i] for i in keep], labels, snr
         dropped = {keep[i] for i in np.flatnonzero(weak)}
         detections = [det for i, det in enumerate(detections)
                       if i not in dropped]
+
+
+#: pixels between the segments and the sky of `correlated_noise_factor`,
+#: and the sides of its boxes
+_SKY_MARGIN = 3
+_NOISE_BOX_SIZES = (3, 5, 7, 9, 11, 15, 21)
+
+
+def _noise_factors(data, variance, labels, bad):
+    """
+    The correlated-noise factor of segments, by area.
+
+    `~galseg.segmentation.correlated_noise_factor` is measured on the
+    sky (the pixels at least `_SKY_MARGIN` pixels from every segment)
+    over boxes of each side in `_NOISE_BOX_SIZES`; a segment takes the
+    factor of the box of area nearest its own, or of the largest box
+    measured where the sky is too small for larger ones (1 where none
+    is).
+    """
+    from scipy import ndimage
+
+    sky = ~ndimage.binary_dilation(labels > 0, iterations=_SKY_MARGIN) & ~bad
+    sizes = np.array(_NOISE_BOX_SIZES)
+    measured = correlated_noise_factor(data, variance, sky, sizes)
+
+    def factors(areas):
+        nearest = np.abs(np.sqrt(np.asarray(areas, float))[:, None]
+                         - sizes[None, :]).argmin(axis=1)
+        values = []
+        for index in nearest:
+            # the nearest box measured, else the largest smaller one
+            finite = np.flatnonzero(np.isfinite(measured[:index + 1]))
+            values.append(measured[finite[-1]] if finite.size else 1.0)
+        return np.array(values, dtype=float)
+
+    return factors
 
 
 def _variance(image, noise):

@@ -18,10 +18,11 @@ into its outputs in four steps, each a function of this module:
    are too small go to the source that surrounds them (the one sharing
    most of their border) or to the background; a source left without
    pixels is dropped.  A source whose segment is not significant (the
-   signal-to-noise ratio of its flux, `segment_snr`, below the
-   deblender's ``min_snr``) is dropped too and the segments are drawn
-   again without it: a detection of noise, or one that the network's
-   masks gave a patch of empty sky.
+   signal-to-noise ratio of its flux, `segment_snr`, with the noise
+   scaled by `correlated_noise_factor` where the pixels' noise is
+   correlated, below the deblender's ``min_snr``) is dropped too and
+   the segments are drawn again without it: a detection of noise, or
+   one that the network's masks gave a patch of empty sky.
 3. `flux_shares` splits the data between the sources, in proportion
    to the product of each source's mask probability (in its instance
    mask grown by a few pixels) and a smooth model of its brightness
@@ -38,7 +39,8 @@ import numpy as np
 from scipy import ndimage
 
 __all__ = ['suppress_merged', 'suppress_nested', 'suppress_contained',
-           'segment_labels', 'segment_snr', 'flux_shares', 'kron_fluxes']
+           'segment_labels', 'segment_snr', 'correlated_noise_factor',
+           'flux_shares', 'kron_fluxes']
 
 #: 8-connectivity, as photutils' default.
 _CONNECTIVITY = np.ones((3, 3), dtype=bool)
@@ -446,7 +448,8 @@ def segment_snr(labels, data, variance):
     summed variance of those pixels: a segment of pure white noise has
     a ratio of order one, of either sign.  The pixels are taken as
     independent, so in correlated noise (resampled coadds) the ratio of
-    pure noise is larger.
+    pure noise is larger; `~galseg.MaskRCNNDeblender` divides it by the
+    square root of `correlated_noise_factor`.
 
     Parameters
     ----------
@@ -501,6 +504,114 @@ def segment_snr(labels, data, variance):
         snr = np.where(noise_variance > 0,
                        flux / np.sqrt(noise_variance), np.nan)
     return np.asarray(snr, dtype=float)
+
+
+#: the fewest boxes from which `correlated_noise_factor` is measured
+_MIN_NOISE_BOXES = 100
+
+
+def correlated_noise_factor(data, variance, sky, box_size=5):
+    """
+    How much more the noise of a sum of pixels varies than their
+    variances add up to: 1 for independent pixels.
+
+    Resampled and coadded images have correlated noise: the variance of
+    a segment's flux is then larger than the sum of its pixels'
+    variances, and `segment_snr` overestimates the significance of
+    faint sources, and of patches of noise most of all.  The factor is
+    measured on the sky as one would with apertures placed on it: the
+    band-summed data in units of their noise, summed over boxes of
+    ``box_size`` x ``box_size`` pixels that lie wholly on the sky (their
+    corners half a box apart), have a variance (robust: the squared
+    `~astropy.stats.mad_std`, so that faint wings and sources left in
+    the sky count little) that is ``box_size**2`` times the factor.  It
+    grows with the box up to the correlation length of the noise:
+    measure it on boxes of the size of the segments whose noise it
+    scales.
+
+    Parameters
+    ----------
+    data : `~numpy.ndarray`
+        ``(n_bands, ny, nx)`` background-subtracted data.
+    variance : `~numpy.ndarray` or float
+        The variance of each pixel of ``data``, broadcastable to it.
+    sky : `~numpy.ndarray` of bool
+        ``(ny, nx)``: the pixels free of sources (and not masked).
+    box_size : int or sequence of int, optional
+        The side of the boxes, in pixels, or several sides.
+
+    Returns
+    -------
+    factor : float or `~numpy.ndarray`
+        At least 1; NaN when fewer than 100 of these boxes lie wholly
+        on the sky.  An array, one factor per side, when ``box_size`` is
+        a sequence.
+
+    Examples
+    --------
+    White noise smoothed by a Gaussian kernel of sigma 1 pixel and
+    scaled back to unit variance, as in a resampled coadd: a sum over
+    many pixels varies about 4 pi sigma^2 times more than the pixels'
+    variances add up to (less over small boxes).
+
+    >>> import numpy as np
+    >>> from scipy import ndimage
+    >>> from galseg.segmentation import correlated_noise_factor
+    >>> rng = np.random.default_rng(0)
+    >>> white = rng.normal(size=(1, 200, 200))
+    >>> sky = np.ones((200, 200), dtype=bool)
+    >>> round(correlated_noise_factor(white, 1.0, sky), 1)
+    1.0
+    >>> smooth = ndimage.gaussian_filter(white, (0, 1, 1))
+    >>> smooth /= smooth.std()
+    >>> correlated_noise_factor(smooth, 1.0, sky, (3, 9)).round()
+    array([ 5., 11.])
+    """
+    from astropy.stats import mad_std
+
+    from .validation import check_int
+
+    sizes = [check_int('box_size', size, minimum=1)
+             for size in np.atleast_1d(box_size).tolist()]
+    data = np.asarray(data, dtype=float)
+    variance = np.broadcast_to(np.asarray(variance, dtype=float), data.shape)
+    summed = variance.sum(axis=0)
+    usable = np.asarray(sky, dtype=bool) & (summed > 0)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        normalized = np.where(usable, data.sum(axis=0) / np.sqrt(summed), 0.0)
+    data_table, sky_table = _summed_area(normalized), _summed_area(usable)
+    factors = []
+    for size in sizes:
+        # boxes on a grid of half the box size (enough to measure, fast
+        # on large images), kept where they lie wholly on the sky
+        step = (size + 1) // 2
+        whole = _box_sums(sky_table, size, step) > size ** 2 - 0.5
+        if np.count_nonzero(whole) < _MIN_NOISE_BOXES:
+            factors.append(np.nan)
+            continue
+        sums = _box_sums(data_table, size, step)[whole]
+        factor = mad_std(sums) ** 2 / size ** 2
+        factors.append(max(factor, 1.0) if np.isfinite(factor) else np.nan)
+    factors = np.array(factors, dtype=float)
+    return factors if np.ndim(box_size) else float(factors[0])
+
+
+def _summed_area(image):
+    """The summed-area table of an image, with a leading row and column
+    of zeros."""
+    table = np.zeros((image.shape[0] + 1, image.shape[1] + 1))
+    table[1:, 1:] = np.asarray(image, dtype=float).cumsum(axis=0).cumsum(
+        axis=1)
+    return table
+
+
+def _box_sums(table, size, step):
+    """Sums over ``size`` x ``size`` boxes whose corners lie ``step``
+    pixels apart, from a summed-area table."""
+    y = np.arange(0, table.shape[0] - size, step)
+    x = np.arange(0, table.shape[1] - size, step)
+    return (table[np.ix_(y + size, x + size)] - table[np.ix_(y, x + size)]
+            - table[np.ix_(y + size, x)] + table[np.ix_(y, x)])
 
 
 def _grown_weight(det, bad, mask_threshold, dilation):

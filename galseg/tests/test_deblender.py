@@ -804,6 +804,38 @@ def test_insignificant_sources_are_dropped():
     assert len(unknown) == 2 and np.isnan(unknown.catalog['segment_snr']).all()
 
 
+def test_segment_snr_accounts_for_correlated_noise():
+    """A patch of correlated noise (a resampled coadd) is no source."""
+    from scipy import ndimage
+
+    from galseg.segmentation import correlated_noise_factor, segment_snr
+
+    rng = np.random.default_rng(6)
+    noise = ndimage.gaussian_filter(rng.normal(size=(1, 96, 96)),
+                                    (0, 1.5, 1.5))
+    data = noise / noise.std()  # unit variance per pixel, correlated
+    # the 10 x 10 patch of highest sum, as a detection
+    sums = ndimage.uniform_filter(data[0], 10, mode='constant')
+    sums[:5], sums[-5:], sums[:, :5], sums[:, -5:] = 0, 0, 0, 0
+    y, x = np.unravel_index(np.argmax(sums), sums.shape)
+    patch = _detection((y - 5, x - 5, y + 5, x + 5),
+                       np.full((10, 10), 0.9), 0.9)
+    result = build_result([patch], _inputs(data), 0.0, 0.5, 0, 5,
+                          noise=1.0)
+    labels = result.segmentation_image.data
+    independent = segment_snr(labels, data, 1.0)[0]
+    small_boxes = correlated_noise_factor(data, 1.0, labels == 0, 3)
+    # as if the pixels were independent, the patch would be significant;
+    # its noise is scaled by the factor of boxes of about its size (10 x
+    # 10 pixels), larger than that of 3 x 3 boxes
+    assert independent > 5.0 and small_boxes > 3.0
+    snr = result.catalog['segment_snr'][0]
+    assert snr < independent / np.sqrt(small_boxes)
+    assert snr < 5.0
+    assert build_result([patch], _inputs(data), 0.0, 0.5, 0, 5, noise=1.0,
+                        min_snr=5.0) is None
+
+
 def test_every_source_reaches_min_snr():
     # a detection of noise hides another one under it: once the first is
     # dropped, the second gets the pixels, and is dropped in its turn

@@ -3,7 +3,8 @@
 import numpy as np
 from numpy.testing import assert_allclose, assert_array_equal
 
-from galseg.segmentation import (flux_shares, segment_labels, segment_snr,
+from galseg.segmentation import (correlated_noise_factor, flux_shares,
+                                 segment_labels, segment_snr,
                                  suppress_contained, suppress_merged,
                                  suppress_nested)
 from galseg.tiling import Detection
@@ -212,6 +213,54 @@ def test_segment_snr_of_noise_and_of_a_source():
     # a zero variance has no ratio; unlabelled pixels count for nothing
     assert np.isnan(segment_snr(labels, data, 0.0)).all()
     assert segment_snr(np.zeros((3, 3), int), np.ones((1, 3, 3)), 1.0).size == 0
+
+
+def _smoothed_noise(shape, sigma, seed):
+    """Unit-variance white noise smoothed by a Gaussian of ``sigma`` px."""
+    from scipy import ndimage
+
+    noise = np.random.default_rng(seed).normal(size=shape)
+    if sigma:
+        noise = ndimage.gaussian_filter(noise, (0, sigma, sigma))
+    return noise / noise.std()
+
+
+def test_correlated_noise_factor_measures_the_noise_of_sums():
+    import pytest
+
+    sky = np.ones((200, 200), dtype=bool)
+    sky[60:140, 50:150] = False  # where the sources are
+    factors = []
+    for sigma in (0.0, 0.5, 1.0, 1.5):
+        data = _smoothed_noise((1, 200, 200), sigma, seed=2)
+        # a bright source off the sky does not count
+        data[0, 70:130, 60:140] += 1000.0
+        factors.append(correlated_noise_factor(data, 1.0, sky))
+    # independent pixels: 1 (never below); correlated: the variance of
+    # 5 x 5 sums over 25 times the pixels' variance, growing with the
+    # correlation length, below the 4 pi sigma^2 of infinite sums
+    assert 1.0 <= factors[0] < 1.15
+    assert np.all(np.diff(factors) > 0)
+    assert 5.0 < factors[2] < 4 * np.pi
+    # larger boxes come closer to 4 pi sigma^2
+    data = _smoothed_noise((1, 200, 200), 1.0, seed=2)
+    by_size = [correlated_noise_factor(data, 1.0, sky, size)
+               for size in (3, 5, 9)]
+    assert np.all(np.diff(by_size) > 0)
+    assert 0.7 * 4 * np.pi < by_size[-1] < 1.3 * 4 * np.pi
+    # the variance is in the units of the data: two bands of noise 2 and
+    # 1, summed, against their summed variances
+    data = np.concatenate([2 * _smoothed_noise((1, 200, 200), 1.0, seed=3),
+                           _smoothed_noise((1, 200, 200), 1.0, seed=4)])
+    two_bands = correlated_noise_factor(
+        data, np.array([4.0, 1.0]).reshape(2, 1, 1), sky)
+    assert 5.0 < two_bands < 4 * np.pi
+    # too little sky to measure
+    small = np.zeros((200, 200), dtype=bool)
+    small[:12, :12] = True
+    assert np.isnan(correlated_noise_factor(data, 1.0, small))
+    with pytest.raises(ValueError, match='box_size must be an integer >= 1'):
+        correlated_noise_factor(data, 1.0, sky, 0)
 
 
 def test_segment_snr_checks_shapes():
