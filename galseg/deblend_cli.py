@@ -67,8 +67,8 @@ def add_arguments(parser):
                              "to a source (default: MaskRCNNDeblender's)")
     parser.add_argument('--contained-fraction', type=float, default=None,
                         help='drop a detection lying at least this fraction '
-                             'inside more confident ones (default: '
-                             "MaskRCNNDeblender's)")
+                             'inside more confident ones (default: the one '
+                             'chosen for the model, see MaskRCNNDeblender)')
     parser.add_argument('--n-pixels', type=int, default=None,
                         help='minimum number of connected pixels of a '
                              "segment (default: MaskRCNNDeblender's)")
