@@ -547,6 +547,13 @@ def correlated_noise_factor(data, variance, sky, box_size=5):
         on the sky.  An array, one factor per side, when ``box_size`` is
         a sequence.
 
+    Raises
+    ------
+    ValueError
+        If ``data`` is not 3-D, ``sky`` not of its image shape,
+        ``variance`` does not broadcast to ``data`` or a ``box_size`` is
+        below 1.
+
     Examples
     --------
     White noise smoothed by a Gaussian kernel of sigma 1 pixel and
@@ -574,9 +581,23 @@ def correlated_noise_factor(data, variance, sky, box_size=5):
     sizes = [check_int('box_size', size, minimum=1)
              for size in np.atleast_1d(box_size).tolist()]
     data = np.asarray(data, dtype=float)
-    variance = np.broadcast_to(np.asarray(variance, dtype=float), data.shape)
+    sky = np.asarray(sky, dtype=bool)
+    if data.ndim != 3:
+        msg = f'data must be 3-D (n_bands, ny, nx), got shape {data.shape}'
+        raise ValueError(msg)
+    if sky.shape != data.shape[1:]:
+        msg = (f'sky must have the image shape of data {data.shape[1:]}, '
+               f'got {sky.shape}')
+        raise ValueError(msg)
+    try:
+        variance = np.broadcast_to(np.asarray(variance, dtype=float),
+                                   data.shape)
+    except ValueError:
+        msg = (f'variance of shape {np.shape(variance)} does not broadcast '
+               f'to data of shape {data.shape}')
+        raise ValueError(msg) from None
     summed = variance.sum(axis=0)
-    usable = np.asarray(sky, dtype=bool) & (summed > 0)
+    usable = sky & (summed > 0)
     with np.errstate(invalid='ignore', divide='ignore'):
         normalized = np.where(usable, data.sum(axis=0) / np.sqrt(summed), 0.0)
     data_table, sky_table = _summed_area(normalized), _summed_area(usable)

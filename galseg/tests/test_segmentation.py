@@ -261,6 +261,13 @@ def test_correlated_noise_factor_measures_the_noise_of_sums():
     assert np.isnan(correlated_noise_factor(data, 1.0, small))
     with pytest.raises(ValueError, match='box_size must be an integer >= 1'):
         correlated_noise_factor(data, 1.0, sky, 0)
+    with pytest.raises(ValueError, match='data must be 3-D'):
+        correlated_noise_factor(data[0], 1.0, sky)
+    with pytest.raises(ValueError, match='sky must have the image shape'):
+        correlated_noise_factor(data, 1.0, sky[1:])
+    with pytest.raises(ValueError, match=r'variance of shape \(3,\) does '
+                       'not broadcast'):
+        correlated_noise_factor(data, np.ones(3), sky)
 
 
 def test_segment_snr_checks_shapes():
