@@ -1,5 +1,7 @@
 """The ``galseg calibrate`` subcommand."""
 
+from .calibration import CONTAINED_FRACTIONS
+
 DESCRIPTION = ("Calibrate a model's detection scores and choose its score "
                'threshold, least segment signal-to-noise ratio and '
                'contained fraction on simulated validation scenes (written '
@@ -18,6 +20,12 @@ def add_arguments(parser):
                         metavar='P',
                         help='detection-level precision the threshold must '
                              'reach')
+    parser.add_argument('--contained-fractions', default=None,
+                        metavar='F[,F...]',
+                        help='candidate contained fractions, in (0, 1], '
+                             'comma-separated (default: '
+                             + ','.join(f'{value:g}' for value in
+                                        CONTAINED_FRACTIONS) + ')')
     parser.add_argument('--overwrite', action='store_true',
                         help="replace the model's existing calibration")
 
@@ -30,6 +38,22 @@ def _print_reliability(title, table):
     for row in table:
         print(f"| {row['low']:.2f}-{row['high']:.2f} | {row['n']} | "
               f"{row['mean_score']:.3f} | {row['fraction_true']:.3f} |")
+
+
+def _fractions(text):
+    """The candidate contained fractions of ``--contained-fractions``."""
+    from .validation import check_fraction
+
+    if text is None:
+        return CONTAINED_FRACTIONS
+    try:
+        values = [float(part) for part in text.split(',')]
+    except ValueError:
+        msg = ('--contained-fractions must be comma-separated numbers, got '
+               f'{text!r}')
+        raise ValueError(msg) from None
+    return [check_fraction('--contained-fractions', value, low_open=True)
+            for value in values]
 
 
 def run(args):
@@ -46,6 +70,7 @@ def run(args):
         check_fraction('--min-precision', args.min_precision, low_open=True)
         if args.max_scenes is not None:
             check_int('--max-scenes', args.max_scenes, minimum=1)
+        fractions = _fractions(args.contained_fractions)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if args.model == 'default':
@@ -61,7 +86,8 @@ def run(args):
     n_scenes = len(dataset) if args.max_scenes is None else min(
         args.max_scenes, len(dataset))
     scenes = [dataset[i] for i in range(n_scenes)]
-    result = calibrate(directory, scenes, min_precision=args.min_precision)
+    result = calibrate(directory, scenes, min_precision=args.min_precision,
+                       contained_fractions=fractions)
 
     _print_reliability('network scores', result.reliability_before)
     _print_reliability('calibrated scores', result.reliability_after)

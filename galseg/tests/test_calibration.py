@@ -272,6 +272,15 @@ def test_calibrate_command(calibrated_model, simulated_datasets, tmp_path,
     assert main(['calibrate', '--model', 'default', '--data',
                  str(simulated_datasets['val'])]) == 2
     assert main(args + ['--min-precision', '1.5']) == 2
+    # the candidate contained fractions
+    assert main(args + ['--overwrite', '--contained-fractions', '0.7']) == 0
+    stored = json.loads((directory / CALIBRATION_FILE).read_text())
+    assert stored['contained_fraction'] == 0.7
+    capsys.readouterr()
+    assert main(args + ['--overwrite', '--contained-fractions', '0.7,0']) == 2
+    assert '--contained-fractions must be in (0, 1]' in capsys.readouterr().err
+    assert main(args + ['--overwrite', '--contained-fractions', 'a']) == 2
+    assert 'comma-separated numbers' in capsys.readouterr().err
 
 
 def test_choice_prefers_purity_within_the_noise_of_f1():
