@@ -481,14 +481,27 @@ def segment_snr(labels, data, variance):
     >>> segment_snr(labels, data, 4.0)
     array([2.82842712, 0.        ])
     """
-    labels = np.asarray(labels)
+    data, labels, variance = _image_inputs(data, 'labels', labels, variance)
+    index = np.arange(1, int(labels.max(initial=0)) + 1)
+    flux = ndimage.sum_labels(data.sum(axis=0), labels, index)
+    noise_variance = ndimage.sum_labels(variance.sum(axis=0), labels, index)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        snr = np.where(noise_variance > 0,
+                       flux / np.sqrt(noise_variance), np.nan)
+    return np.asarray(snr, dtype=float)
+
+
+def _image_inputs(data, name, image, variance):
+    """``data`` (3-D, float), ``image`` (of its image shape) and
+    ``variance`` (broadcast to ``data``), checked."""
     data = np.asarray(data, dtype=float)
+    image = np.asarray(image)
     if data.ndim != 3:
         msg = f'data must be 3-D (n_bands, ny, nx), got shape {data.shape}'
         raise ValueError(msg)
-    if labels.shape != data.shape[1:]:
-        msg = (f'labels must have the image shape of data {data.shape[1:]}, '
-               f'got {labels.shape}')
+    if image.shape != data.shape[1:]:
+        msg = (f'{name} must have the image shape of data {data.shape[1:]}, '
+               f'got {image.shape}')
         raise ValueError(msg)
     try:
         variance = np.broadcast_to(np.asarray(variance, dtype=float),
@@ -497,13 +510,7 @@ def segment_snr(labels, data, variance):
         msg = (f'variance of shape {np.shape(variance)} does not broadcast '
                f'to data of shape {data.shape}')
         raise ValueError(msg) from None
-    index = np.arange(1, int(labels.max(initial=0)) + 1)
-    flux = ndimage.sum_labels(data.sum(axis=0), labels, index)
-    noise_variance = ndimage.sum_labels(variance.sum(axis=0), labels, index)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        snr = np.where(noise_variance > 0,
-                       flux / np.sqrt(noise_variance), np.nan)
-    return np.asarray(snr, dtype=float)
+    return data, image, variance
 
 
 #: the fewest boxes from which `correlated_noise_factor` is measured
@@ -580,22 +587,8 @@ def correlated_noise_factor(data, variance, sky, box_size=5):
 
     sizes = [check_int('box_size', size, minimum=1)
              for size in np.atleast_1d(box_size).tolist()]
-    data = np.asarray(data, dtype=float)
-    sky = np.asarray(sky, dtype=bool)
-    if data.ndim != 3:
-        msg = f'data must be 3-D (n_bands, ny, nx), got shape {data.shape}'
-        raise ValueError(msg)
-    if sky.shape != data.shape[1:]:
-        msg = (f'sky must have the image shape of data {data.shape[1:]}, '
-               f'got {sky.shape}')
-        raise ValueError(msg)
-    try:
-        variance = np.broadcast_to(np.asarray(variance, dtype=float),
-                                   data.shape)
-    except ValueError:
-        msg = (f'variance of shape {np.shape(variance)} does not broadcast '
-               f'to data of shape {data.shape}')
-        raise ValueError(msg) from None
+    data, sky, variance = _image_inputs(data, 'sky', sky, variance)
+    sky = sky.astype(bool)
     summed = variance.sum(axis=0)
     usable = sky & (summed > 0)
     with np.errstate(invalid='ignore', divide='ignore'):
