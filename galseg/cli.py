@@ -62,13 +62,26 @@ def build_parser():
             continue
         sub = subparsers.add_parser(
             name, help=module.DESCRIPTION, description=module.DESCRIPTION,
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+            formatter_class=_DefaultsHelpFormatter)
         sub.add_argument('--verbose', action='store_true',
                          default=argparse.SUPPRESS,
                          help="show TensorFlow's log messages")
         module.add_arguments(sub)
         sub.set_defaults(run=module.run)
     return parser
+
+
+class _DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """
+    Show an option's default where it has one: not for flags (False) nor
+    for options whose default comes from elsewhere (None: a configuration
+    file, or the model), which say so in their help.
+    """
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
 
 
 #: subcommands that run the network (and so import TensorFlow)

@@ -20,12 +20,12 @@ def add_arguments(parser):
                         metavar='P',
                         help='detection-level precision the threshold must '
                              'reach')
-    parser.add_argument('--contained-fractions', default=None,
+    parser.add_argument('--contained-fractions',
+                        default=','.join(f'{value:g}' for value in
+                                         CONTAINED_FRACTIONS),
                         metavar='F[,F...]',
                         help='candidate contained fractions, in (0, 1], '
-                             'comma-separated (default: '
-                             + ','.join(f'{value:g}' for value in
-                                        CONTAINED_FRACTIONS) + ')')
+                             'comma-separated')
     parser.add_argument('--overwrite', action='store_true',
                         help="replace the model's existing calibration")
 
@@ -44,8 +44,6 @@ def _fractions(text):
     """The candidate contained fractions of ``--contained-fractions``."""
     from .validation import check_fraction
 
-    if text is None:
-        return CONTAINED_FRACTIONS
     try:
         values = [float(part) for part in text.split(',')]
     except ValueError:
