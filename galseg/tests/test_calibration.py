@@ -283,6 +283,19 @@ def test_calibrate_command(calibrated_model, simulated_datasets, tmp_path,
     assert 'comma-separated numbers' in capsys.readouterr().err
 
 
+def test_calibrate_help_shows_real_defaults_only(capsys):
+    from galseg.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(['calibrate', '--help'])
+    assert exc.value.code == 0
+    text = ' '.join(capsys.readouterr().out.split())
+    assert '(default: 0.6,0.8,0.95)' in text
+    assert '(default: 0.95)' in text  # --min-precision
+    assert '(default: None)' not in text
+    assert '(default: False)' not in text
+
+
 def test_choice_prefers_purity_within_the_noise_of_f1():
     from astropy.table import Table
 
