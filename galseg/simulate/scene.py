@@ -1,5 +1,6 @@
 """One simulated blend scene and its truth: `Scene`, `simulate_scene`."""
 
+import atexit
 import copy
 from dataclasses import dataclass, field
 import functools
@@ -412,13 +413,26 @@ def _catalog_galaxy(config, rng, galsim, gsparams):
     return profile, extent, info, mags
 
 
+# The RealGalaxyCatalog of the last real-galaxy config, kept open (its
+# FITS files) across scenes of one process.
 _REAL_CATALOGS = {}
+
+
+def _close_real_catalogs():
+    """Close the cached catalogs' files (also at exit, while astropy is
+    still there to close them: GalSim's ``__del__`` would run after)."""
+    for catalog in _REAL_CATALOGS.values():
+        catalog.close()
+    _REAL_CATALOGS.clear()
+
+
+atexit.register(_close_real_catalogs)
 
 
 def _real_galaxy(config, rng, galsim, gsparams):
     key = (config.real_galaxy_catalog, config.real_galaxy_dir)
     if key not in _REAL_CATALOGS:
-        _REAL_CATALOGS.clear()
+        _close_real_catalogs()
         _REAL_CATALOGS[key] = galsim.RealGalaxyCatalog(
             config.real_galaxy_catalog, dir=config.real_galaxy_dir)
     catalog = _REAL_CATALOGS[key]
