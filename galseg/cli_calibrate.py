@@ -1,6 +1,8 @@
 """The ``galseg calibrate`` subcommand."""
 
-from .calibration import CONTAINED_FRACTIONS
+import numpy as np
+
+from .calibration import CONTAINED_FRACTIONS, MAX_SPLIT_RATE
 
 DESCRIPTION = ("Calibrate a model's detection scores and choose its score "
                'threshold, least segment signal-to-noise ratio and '
@@ -26,6 +28,16 @@ def add_arguments(parser):
                         metavar='F[,F...]',
                         help='candidate contained fractions, in (0, 1], '
                              'comma-separated')
+    parser.add_argument('--isolated', metavar='DIR',
+                        help='validation dataset of isolated galaxies with '
+                             'real structure (e.g. simulated from galseg/'
+                             'models/recipe/isolated_simulation.json): only '
+                             'settings splitting at most --max-split-rate '
+                             'of them are chosen')
+    parser.add_argument('--max-split-rate', type=float, metavar='R',
+                        help='largest fraction of the --isolated galaxies a '
+                             'setting may split into several sources '
+                             f'(default: {MAX_SPLIT_RATE:g})')
     parser.add_argument('--overwrite', action='store_true',
                         help="replace the model's existing calibration")
 
@@ -38,6 +50,26 @@ def _print_reliability(title, table):
     for row in table:
         print(f"| {row['low']:.2f}-{row['high']:.2f} | {row['n']} | "
               f"{row['mean_score']:.3f} | {row['fraction_true']:.3f} |")
+
+
+def _print_settings(result):
+    """The table of candidate settings, as Markdown."""
+    table = result.thresholds
+    split = 'split_rate' in table.colnames
+    print('\n| threshold | min_snr | contained_fraction | detections '
+          '| precision | recall | F1 | F1 error |'
+          + (' isolated split |' if split else ''))
+    print('|---|---|---|---|---|---|---|---|' + ('---|' if split else ''))
+    for row in table:
+        line = (f"| {row['threshold']:.2f} | {row['min_snr']:g} | "
+                f"{row['contained_fraction']:g} | "
+                f"{row['n_detections']} | {row['precision']:.3f} | "
+                f"{row['recall']:.3f} | {row['f1']:.3f} | "
+                f"{row['f1_err']:.3f} |")
+        if split:
+            line += (' -- |' if np.isnan(row['split_rate'])
+                     else f" {row['split_rate']:.3f} |")
+        print(line)
 
 
 def _fractions(text):
@@ -69,6 +101,11 @@ def run(args):
         if args.max_scenes is not None:
             check_int('--max-scenes', args.max_scenes, minimum=1)
         fractions = _fractions(args.contained_fractions)
+        if args.max_split_rate is not None:
+            if args.isolated is None:
+                msg = '--max-split-rate needs --isolated'
+                raise ValueError(msg)
+            check_fraction('--max-split-rate', args.max_split_rate)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if args.model == 'default':
@@ -84,23 +121,26 @@ def run(args):
     n_scenes = len(dataset) if args.max_scenes is None else min(
         args.max_scenes, len(dataset))
     scenes = [dataset[i] for i in range(n_scenes)]
+    isolated = None
+    if args.isolated is not None:
+        isolated_dataset = read_dataset(args.isolated)
+        isolated = [isolated_dataset[i] for i in range(
+            len(isolated_dataset) if args.max_scenes is None
+            else min(args.max_scenes, len(isolated_dataset)))]
     result = calibrate(directory, scenes, min_precision=args.min_precision,
-                       contained_fractions=fractions)
+                       contained_fractions=fractions, isolated=isolated,
+                       max_split_rate=args.max_split_rate)
 
     _print_reliability('network scores', result.reliability_before)
     _print_reliability('calibrated scores', result.reliability_after)
-    print('\n| threshold | min_snr | contained_fraction | detections '
-          '| precision | recall | F1 | F1 error |')
-    print('|---|---|---|---|---|---|---|---|')
-    for row in result.thresholds:
-        print(f"| {row['threshold']:.2f} | {row['min_snr']:g} | "
-              f"{row['contained_fraction']:g} | "
-              f"{row['n_detections']} | {row['precision']:.3f} | "
-              f"{row['recall']:.3f} | {row['f1']:.3f} | "
-              f"{row['f1_err']:.3f} |")
+    _print_settings(result)
     reached = ('' if result.reaches_min_precision else
                f' (no candidate reaches a precision of '
                f'{result.min_precision}: the most precise one)')
+    if not result.within_max_split_rate:
+        reached += (' (every candidate precise enough splits more than '
+                    f'{result.max_split_rate:.3f} of the isolated galaxies: '
+                    'one of those splitting fewest)')
     provenance = {
         'paths': 'relative to the directory the command ran in',
         'command': relative_command(args.command_line, Path.cwd()),
@@ -108,9 +148,18 @@ def run(args):
         'data_seed': dataset.seed,
         'n_scenes': n_scenes,
     }
+    if isolated is not None:
+        provenance.update(
+            isolated=relative_paths(str(Path(args.isolated)), Path.cwd()),
+            isolated_seed=isolated_dataset.seed, n_isolated=len(isolated))
     path = write_calibration(result, directory, overwrite=args.overwrite,
                              provenance=provenance)
+    split = ''
+    if result.max_split_rate is not None:
+        split = (f", splitting {result.chosen['split_rate']:.3f} of the "
+                 f'isolated galaxies (photutils '
+                 f'{result.photutils_split_rate:.3f})')
     print(f'\nscore threshold {result.score_threshold:.2f}, min_snr '
           f'{result.min_snr:g}, contained_fraction '
-          f'{result.contained_fraction:g}{reached}; wrote {path}')
+          f'{result.contained_fraction:g}{split}{reached}; wrote {path}')
     return 0

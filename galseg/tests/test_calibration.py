@@ -92,12 +92,12 @@ def test_reliability_table_counts_and_ece():
     assert_allclose(table.meta['ece'], (2 * 0.1 + 2 * 0.03) / 4)
 
 
-def _blob_scenes(n, seed):
+def _blob_scenes(n, seed, max_blobs=3):
     rng = np.random.default_rng(seed)
     scenes = []
     for index in range(n):
         image, isolated, footprints = make_blob_scene(
-            rng, n_blobs=1 + index % 3)
+            rng, n_blobs=1 + index % max_blobs)
         centres = [ndimage.center_of_mass(blob[0]) for blob in isolated]
         catalog = Table({'x': [c[1] for c in centres],
                          'y': [c[0] for c in centres],
@@ -248,6 +248,66 @@ def test_calibrate_bad_values(tiny_model_dir):
         calibrate(tiny_model_dir, scenes, contained_fractions=(0.8, 0))
     with pytest.raises(ValueError, match='at least one value'):
         calibrate(tiny_model_dir, scenes, contained_fractions=())
+    with pytest.raises(ValueError, match='isolated must hold'):
+        calibrate(tiny_model_dir, scenes, isolated=[])
+    with pytest.raises(ValueError, match='max_split_rate needs isolated'):
+        calibrate(tiny_model_dir, scenes, max_split_rate=0.1)
+    with pytest.raises(ValueError, match='max_split_rate must be in'):
+        calibrate(tiny_model_dir, scenes, isolated=scenes,
+                  max_split_rate=1.5)
+
+
+def test_calibrate_keeps_isolated_galaxies_whole(tiny_model_dir, tmp_path):
+    from galseg import MaskRCNNDeblender
+    from galseg.calibration import (MAX_SPLIT_RATE, _photutils_split_rate,
+                                    split_rate)
+
+    directory = tmp_path / 'tiny'
+    shutil.copytree(tiny_model_dir, directory)
+    isolated = _blob_scenes(4, seed=11, max_blobs=1)
+    result = calibrate(directory, _blob_scenes(6, seed=3),
+                       thresholds=(0.3, 0.6, 0.9), min_snrs=(0,),
+                       contained_fractions=(0.95,), isolated=isolated)
+    table = result.thresholds
+    # the split rate is measured for every setting precise enough
+    precise = np.asarray(table['precision']) >= result.min_precision
+    measured = np.isfinite(np.asarray(table['split_rate']))
+    assert np.array_equal(measured, precise)
+    assert result.n_isolated == 4
+    # by default at most 3% split; photutils' rate for comparison
+    assert result.max_split_rate == MAX_SPLIT_RATE == 0.03
+    assert result.photutils_split_rate == _photutils_split_rate(isolated)
+    if result.reaches_min_precision and result.within_max_split_rate:
+        assert result.chosen['split_rate'] <= result.max_split_rate
+    # the rate is what the deblender gives with the chosen setting
+    write_calibration(result, directory)
+    chosen = MaskRCNNDeblender(directory)
+    if measured.any() and np.isfinite(result.chosen['split_rate']):
+        assert split_rate(chosen, isolated) == result.chosen['split_rate']
+    stored = json.loads((directory / CALIBRATION_FILE).read_text())
+    assert stored['isolated']['n_scenes'] == 4
+    assert stored['isolated']['max_split_rate'] == result.max_split_rate
+    # an explicit bound
+    strict = calibrate(directory, _blob_scenes(6, seed=3),
+                       thresholds=(0.3, 0.6, 0.9), min_snrs=(0,),
+                       contained_fractions=(0.95,), isolated=isolated,
+                       max_split_rate=0.0)
+    assert strict.max_split_rate == 0.0
+    assert strict.photutils_split_rate == result.photutils_split_rate
+
+
+def test_split_rate_counts_scenes_with_extra_sources(tiny_model_dir):
+    from galseg import MaskRCNNDeblender
+    from galseg.calibration import split_rate
+
+    scenes = _blob_scenes(3, seed=5, max_blobs=1)
+    everything = MaskRCNNDeblender(tiny_model_dir, score_threshold=0.0,
+                                   min_snr=0, contained_fraction=1.0,
+                                   n_pixels=1)
+    nothing = MaskRCNNDeblender(tiny_model_dir, score_threshold=1.0)
+    assert split_rate(nothing, scenes) == 0.0
+    assert 0.0 <= split_rate(everything, scenes) <= 1.0
+    assert np.isnan(split_rate(nothing, []))
 
 
 def test_calibrate_command(calibrated_model, simulated_datasets, tmp_path,
@@ -281,6 +341,20 @@ def test_calibrate_command(calibrated_model, simulated_datasets, tmp_path,
     assert '--contained-fractions must be in (0, 1]' in capsys.readouterr().err
     assert main(args + ['--overwrite', '--contained-fractions', 'a']) == 2
     assert 'comma-separated numbers' in capsys.readouterr().err
+    # the isolated galaxies that must stay whole
+    assert main(args + ['--overwrite', '--max-split-rate', '0.1']) == 2
+    assert '--max-split-rate needs --isolated' in capsys.readouterr().err
+    isolated = ['--isolated', str(simulated_datasets['val'])]
+    assert main(args + ['--overwrite', *isolated,
+                        '--max-split-rate', '2']) == 2
+    assert '--max-split-rate must be in' in capsys.readouterr().err
+    assert main(args + ['--overwrite', *isolated,
+                        '--max-split-rate', '0.5']) == 0
+    output = capsys.readouterr().out
+    assert 'isolated split' in output and 'photutils' in output
+    stored = json.loads((directory / CALIBRATION_FILE).read_text())
+    assert stored['isolated']['max_split_rate'] == 0.5
+    assert stored['provenance']['n_isolated'] == 3
 
 
 def test_calibrate_help_shows_real_defaults_only(capsys):
@@ -292,23 +366,29 @@ def test_calibrate_help_shows_real_defaults_only(capsys):
     text = ' '.join(capsys.readouterr().out.split())
     assert '(default: 0.6,0.8,0.95)' in text
     assert '(default: 0.95)' in text  # --min-precision
+    assert '(default: 0.03)' in text  # --max-split-rate
     assert '(default: None)' not in text
     assert '(default: False)' not in text
 
 
-def test_choice_prefers_purity_within_the_noise_of_f1():
+def _settings(f1_err):
+    """Four candidate settings, as `threshold_table` gives them."""
     from astropy.table import Table
 
+    return Table({'threshold': [0.5, 0.6, 0.7, 0.8],
+                  'min_snr': [0.0, 0.0, 5.0, 5.0],
+                  'contained_fraction': [0.95, 0.8, 0.8, 0.95],
+                  'n_detections': [120, 110, 100, 80],
+                  'precision': [0.90, 0.96, 0.97, 0.99],
+                  'recall': [0.7, 0.68, 0.66, 0.55],
+                  'f1': [0.80, 0.80, 0.79, 0.70],
+                  'f1_err': [f1_err] * 4})
+
+
+def test_choice_prefers_purity_within_the_noise_of_f1():
     from galseg.calibration import _choose
 
-    table = Table({'threshold': [0.5, 0.6, 0.7, 0.8],
-                   'min_snr': [0.0, 0.0, 5.0, 5.0],
-                   'contained_fraction': [0.95, 0.8, 0.8, 0.95],
-                   'n_detections': [120, 110, 100, 80],
-                   'precision': [0.90, 0.96, 0.97, 0.99],
-                   'recall': [0.7, 0.68, 0.66, 0.55],
-                   'f1': [0.80, 0.80, 0.79, 0.70],
-                   'f1_err': [0.02, 0.02, 0.02, 0.02]})
+    table = _settings(f1_err=0.02)
     # 0.5 misses the precision; 0.7 is within the noise of 0.6's F1 with
     # fewer detections; 0.8 is not
     assert _choose(table, 0.95) == (0.7, 5.0, 0.8)
@@ -316,3 +396,31 @@ def test_choice_prefers_purity_within_the_noise_of_f1():
     assert _choose(table, 0.95) == (0.6, 0.0, 0.8)
     # no setting precise enough: the most precise
     assert _choose(table, 0.999) == (0.8, 5.0, 0.95)
+
+
+def test_choice_keeps_isolated_galaxies_whole():
+    from galseg.calibration import _choose
+
+    table = _settings(f1_err=0.001)
+    table['split_rate'] = [np.nan, 0.08, 0.04, 0.02]
+    assert _choose(table, 0.95) == (0.6, 0.0, 0.8)
+    # 0.6 splits too many isolated galaxies
+    assert _choose(table, 0.95, max_split_rate=0.05) == (0.7, 5.0, 0.8)
+    assert _choose(table, 0.95, max_split_rate=0.02) == (0.8, 5.0, 0.95)
+    # none whole enough: the best F1 among those splitting fewest
+    table['split_rate'] = [np.nan, 0.08, 0.04, 0.04]
+    assert _choose(table, 0.95, max_split_rate=0.01) == (0.7, 5.0, 0.8)
+
+
+def test_isolated_recipe_draws_one_structured_galaxy():
+    from galseg.models import RECIPE_DIR
+    from galseg.simulate import GALAXY, SimulationConfig, simulate_scene
+
+    values = json.loads((RECIPE_DIR / 'isolated_simulation.json').read_text())
+    config = SimulationConfig.from_dict(values)
+    assert config.n_sources == (1, 1) and config.star_fraction == 0
+    assert min(config.knot_fraction) > 0  # every galaxy has knots
+    for index in range(2):
+        scene = simulate_scene(config, 0, index)
+        assert len(scene.catalog) == 1
+        assert scene.catalog['class'][0] == GALAXY
