@@ -22,7 +22,8 @@ from .inputs import read_fits_image, unpack_input
 from .result import DeblendResult
 from .segmentation import (suppress_contained, suppress_merged,
                            suppress_nested)
-from .tiling import (make_tiles, merge_tile_detections, normalized_tile,
+from .tiling import (catch_all_detections, make_tiles,
+                     merge_tile_detections, normalized_tile,
                      suppress_duplicates, tile_detections)
 from .validation import check_bool, check_fraction, check_int, check_number
 
@@ -394,6 +395,7 @@ class MaskRCNNDeblender:
         tiles = make_tiles(shape, self.tile_size, self.tile_overlap)
         n_batches = math.ceil(len(tiles) / self.batch_size)
         detections = []
+        crowded = 0  # tiles with a catch-all detection
         with _progress_bar(n_batches, self.progress_bar) as bar:
             for start in range(0, len(tiles), self.batch_size):
                 batch = tiles[start:start + self.batch_size]
@@ -405,10 +407,19 @@ class MaskRCNNDeblender:
                     outputs = [{**output, 'scores': self.score_calibration(
                         output['scores'])} for output in outputs]
                 for tile, output in zip(batch, outputs):
+                    catch_all = catch_all_detections(
+                        output, self.tile_size, self.score_threshold,
+                        self.mask_threshold)
+                    crowded += bool(catch_all.any())
+                    output = {**output, 'scores': np.where(
+                        catch_all, -1.0, output['scores'])}
                     detections.extend(tile_detections(
                         output, tile, shape, self.score_threshold,
                         self.mask_threshold))
                 bar.update(1)
+        if crowded:
+            _warn_crowded(crowded, len(tiles), self.tile_size,
+                          self.model.config.max_instances)
         detections = merge_tile_detections(detections, tiles, shape,
                                            self.mask_threshold,
                                            margin=_SEAM_MARGIN)
@@ -418,6 +429,18 @@ class MaskRCNNDeblender:
         detections = suppress_nested(detections, self.mask_threshold)
         return suppress_contained(detections, shape, self.mask_threshold,
                                   self.contained_fraction)
+
+
+def _warn_crowded(n_crowded, n_tiles, tile_size, max_instances):
+    """Warn that tiles were more crowded than the model knows."""
+    from astropy.utils.exceptions import AstropyUserWarning
+
+    msg = (f'{n_crowded} of {n_tiles} tiles of {tile_size} px look more '
+           'crowded than the model was trained for (at most '
+           f'{max_instances} sources per stamp): the network answered with '
+           'a detection spanning the whole tile instead of the sources, '
+           'which was dropped, and sources there are likely missed')
+    warnings.warn(msg, AstropyUserWarning, stacklevel=4)
 
 
 def _chosen(given, calibrated, default):

@@ -43,8 +43,19 @@ from .normalization import estimate_background_noise, normalize_image
 from .utils import mask_bbox
 
 __all__ = ['Tile', 'Detection', 'make_tiles', 'normalized_tile',
-           'tile_detections', 'merge_tile_detections',
-           'suppress_duplicates']
+           'tile_detections', 'catch_all_detections',
+           'merge_tile_detections', 'suppress_duplicates']
+
+#: A confident detection whose box spans at least this fraction of its
+#: tile in both axes, and
+CATCH_ALL_SPAN = 0.9
+#: whose mask probabilities, over its mask, average less than this, is a
+#: catch-all (see `catch_all_detections`).  On the validation scenes
+#: (sky-like seed 212; large, very bright, poor-seeing and low-S/N
+#: galaxies of seeds 7001+) no detection spanning more than 90 px of a
+#: 128 px tile averaged less than 0.80 (large galaxies 0.92 and more);
+#: the catch-alls of stamps of 20-30 sources average 0.57-0.89.
+CATCH_ALL_MASK_QUALITY = 0.8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -384,6 +395,60 @@ def tile_detections(output, tile, image_shape, score_threshold,
             tile=tile.index,
             class_score=float(output['class_scores'][i])))
     return detections
+
+
+def catch_all_detections(output, tile_size, score_threshold,
+                         mask_threshold):
+    """
+    Which of a tile's detections are catch-alls of a crowded field.
+
+    Shown a stamp with more sources than it was trained on (a deep
+    field: tens of galaxies per 128 px tile), a network can answer with
+    one confident detection spanning the whole tile, its mask a diffuse
+    patchwork over the sources, instead of the sources.  Such a
+    detection is not a source, and left in place it would hide every
+    source inside it (`galseg.segmentation.suppress_contained`).  A
+    detection is taken for one when its score reaches
+    ``score_threshold``, its box spans at least `CATCH_ALL_SPAN` of the
+    tile in both axes, and its mask probabilities average less than
+    `CATCH_ALL_MASK_QUALITY` over the pixels where they reach
+    ``mask_threshold`` (a real galaxy that large has a confident mask).
+
+    Parameters
+    ----------
+    output : dict
+        One element of ``MaskRCNN.detect()`` (``boxes``, ``scores``,
+        ``masks`` in tile coordinates).
+    tile_size : int
+        The side of the tile in pixels.
+    score_threshold, mask_threshold : float
+
+    Returns
+    -------
+    catch_all : `~numpy.ndarray` of bool
+        One flag per detection.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> masks = np.zeros((2, 128, 128), np.float32)
+    >>> masks[0] = 0.6                     # diffuse, over the whole tile
+    >>> masks[1, 10:110, 10:110] = 0.95    # a large galaxy
+    >>> output = {'boxes': np.array([[0, 0, 128, 128], [10, 10, 110, 110]]),
+    ...           'scores': np.array([1.0, 1.0]), 'masks': masks}
+    >>> catch_all_detections(output, 128, 0.5, 0.5)
+    array([ True, False])
+    """
+    boxes = np.asarray(output['boxes'], dtype=float).reshape(-1, 4)
+    scores = np.asarray(output['scores'], dtype=float).reshape(-1)
+    span = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    flags = np.zeros(len(scores), dtype=bool)
+    for i in np.flatnonzero((scores >= score_threshold)
+                            & (span >= CATCH_ALL_SPAN * tile_size)):
+        mask = np.asarray(output['masks'][i])
+        above = mask[mask >= mask_threshold]
+        flags[i] = above.size > 0 and above.mean() < CATCH_ALL_MASK_QUALITY
+    return flags
 
 
 def _shared_mask_iou(a, b, region, mask_threshold):

@@ -853,3 +853,53 @@ def test_every_source_reaches_min_snr():
     assert len(kept) == 1
     assert kept.catalog['segment_snr'][0] >= 5.0
     assert kept.segmentation_image.data[:, 32:].max() == 0
+
+
+class _CrowdedNetwork:
+    """The tiny network, plus the answer a network gives to a field more
+    crowded than it was trained on: one confident detection over the
+    whole tile with a diffuse mask."""
+
+    def __init__(self, network):
+        self.network = network
+        self.config = network.config
+
+    def detect(self, images, batch_size=8):
+        size = self.config.image_size
+        outputs = []
+        for output in self.network.detect(images, batch_size=batch_size):
+            masks = np.asarray(output['masks'], dtype=np.float32)
+            diffuse = np.full((1, size, size), 0.6, np.float32)
+            outputs.append({
+                'boxes': np.concatenate([[[0.0, 0.0, size, size]],
+                                         output['boxes']]).astype(np.float32),
+                'classes': np.concatenate([[1], output['classes']]),
+                'class_scores': np.concatenate([[0.9],
+                                                output['class_scores']]),
+                'scores': np.concatenate([[1.0], output['scores']]),
+                'masks': np.concatenate([diffuse,
+                                         masks.reshape(-1, size, size)])})
+        return outputs
+
+
+def test_catch_all_detection_of_a_crowded_tile_is_dropped_with_a_warning(
+        tiny_model_dir, pair_image):
+    plain = MaskRCNNDeblender(tiny_model_dir, score_threshold=0.5)
+    crowded = MaskRCNNDeblender(tiny_model_dir, score_threshold=0.5)
+    crowded.model = _CrowdedNetwork(plain.model)
+    expected = plain.deblend(pair_image, background=0.0)
+    with pytest.warns(AstropyUserWarning,
+                      match=r'1 of 1 tiles of 64 px look more crowded than '
+                            r'the model was trained for'):
+        result = crowded.deblend(pair_image, background=0.0)
+    # the tile-wide detection neither becomes a source nor hides any
+    n_expected = 0 if expected is None else expected.n_sources
+    n_found = 0 if result is None else result.n_sources
+    assert n_found == n_expected
+    if n_found:
+        assert_array_equal(result.segmentation_image.data,
+                           expected.segmentation_image.data)
+    # a network answering with sources gives no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', AstropyUserWarning)
+        plain.deblend(pair_image, background=0.0)
