@@ -48,14 +48,15 @@ __all__ = ['Tile', 'Detection', 'make_tiles', 'normalized_tile',
 
 #: A confident detection whose box spans at least this fraction of its
 #: tile in both axes, and
-CATCH_ALL_SPAN = 0.9
+CATCH_ALL_SPAN = 0.6
 #: whose mask probabilities, over its mask, average less than this, is a
 #: catch-all (see `catch_all_detections`).  On the validation scenes
-#: (sky-like seed 212; large, very bright, poor-seeing and low-S/N
-#: galaxies of seeds 7001+) no detection spanning more than 90 px of a
-#: 128 px tile averaged less than 0.80 (large galaxies 0.92 and more);
-#: the catch-alls of stamps of 20-30 sources average 0.57-0.89.
-CATCH_ALL_MASK_QUALITY = 0.8
+#: (sky-like seed 212; large, very bright, poor-seeing, low-S/N, clumpy,
+#: pairs and stars families of seeds 7001+) no detection spanning 77 px
+#: (0.6 of a 128 px tile) averaged less than 0.80 (large galaxies 0.92
+#: and more); the catch-alls of validation stamps of 10-30 sources
+#: average 0.57-0.88, most below 0.75.
+CATCH_ALL_MASK_QUALITY = 0.75
 
 
 @dataclasses.dataclass(frozen=True)
