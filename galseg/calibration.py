@@ -808,7 +808,8 @@ def write_calibration(calibration, model_dir, overwrite=False,
         },
         'isolated': None if calibration.max_split_rate is None else {
             'n_scenes': calibration.n_isolated,
-            'split_rate': float(chosen['split_rate']),
+            # not measured (NaN) when no setting reached the precision
+            'split_rate': _finite_or_none(chosen['split_rate']),
             'max_split_rate': calibration.max_split_rate,
             'photutils_split_rate': calibration.photutils_split_rate,
         },
@@ -819,6 +820,12 @@ def write_calibration(calibration, model_dir, overwrite=False,
     with atomic_output(path, overwrite=overwrite) as temporary:
         temporary.write_text(json.dumps(content, indent=2) + '\n')
     return path
+
+
+def _finite_or_none(value):
+    """A float for JSON: `None` for NaN."""
+    value = float(value)
+    return value if np.isfinite(value) else None
 
 
 class StoredCalibration(NamedTuple):

@@ -137,7 +137,7 @@ def run(args):
     reached = ('' if result.reaches_min_precision else
                f' (no candidate reaches a precision of '
                f'{result.min_precision}: the most precise one)')
-    if not result.within_max_split_rate:
+    if result.reaches_min_precision and not result.within_max_split_rate:
         reached += (' (every candidate precise enough splits more than '
                     f'{result.max_split_rate:.3f} of the isolated galaxies: '
                     'one of those splitting fewest)')

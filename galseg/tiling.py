@@ -405,8 +405,8 @@ def catch_all_detections(output, tile_size, score_threshold,
 
     Shown a stamp with more sources than it was trained on (a deep
     field: tens of galaxies per 128 px tile), a network can answer with
-    one confident detection spanning the whole tile, its mask a diffuse
-    patchwork over the sources, instead of the sources.  Such a
+    one confident detection spanning most of the tile, its mask a
+    diffuse patchwork over the sources, instead of the sources.  Such a
     detection is not a source, and left in place it would hide every
     source inside it (`galseg.segmentation.suppress_contained`).  A
     detection is taken for one when its score reaches
