@@ -502,11 +502,8 @@ def threshold_table(deblender, scenes, thresholds=THRESHOLDS,
     rows = []
     for threshold, min_snr, fraction in itertools.product(
             thresholds, min_snrs, fractions):
-        run = copy.copy(cached)
-        run.score_threshold = threshold
-        run.min_snr = min_snr
-        run.contained_fraction = fraction
-        _, _, per_scene = _outcomes(run, scenes)
+        _, _, per_scene = _outcomes(
+            _with_setting(cached, threshold, min_snr, fraction), scenes)
         n_detections, n_found, n_true = per_scene.sum(axis=0)
         precision = n_found / n_detections if n_detections else np.nan
         recall = n_found / n_true if n_true else np.nan
@@ -617,12 +614,20 @@ def _split_rates(deblender, isolated, table, min_precision):
     for index, row in enumerate(table):
         if not row['precision'] >= min_precision:
             continue
-        run = copy.copy(deblender)
-        run.score_threshold = float(row['threshold'])
-        run.min_snr = float(row['min_snr'])
-        run.contained_fraction = float(row['contained_fraction'])
+        run = _with_setting(deblender, float(row['threshold']),
+                            float(row['min_snr']),
+                            float(row['contained_fraction']))
         rates[index] = split_rate(run, isolated)
     return rates
+
+
+def _with_setting(deblender, threshold, min_snr, contained_fraction):
+    """A copy of a deblender with another candidate setting."""
+    run = copy.copy(deblender)
+    run.score_threshold = threshold
+    run.min_snr = min_snr
+    run.contained_fraction = contained_fraction
+    return run
 
 
 def calibrate(model, scenes, min_precision=0.95, thresholds=THRESHOLDS,

@@ -411,6 +411,7 @@ class MaskRCNNDeblender:
                         output, self.tile_size, self.score_threshold,
                         self.mask_threshold)
                     crowded += bool(catch_all.any())
+                    # a score below every threshold: tile_detections drops it
                     output = {**output, 'scores': np.where(
                         catch_all, -1.0, output['scores'])}
                     detections.extend(tile_detections(
