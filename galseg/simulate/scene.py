@@ -292,13 +292,63 @@ def _with_knots(config, rng, galsim, gsparams, profile, disk_hlr, q, pa):
     n_knots = int(rng.integers(config.n_knots[0], config.n_knots[1] + 1))
     knot_hlr = disk_hlr * rng.uniform(*config.knot_size)
     deviate = galsim.BaseDeviate(int(rng.integers(1, 2**31 - 1)))
-    knots = galsim.RandomKnots(n_knots, half_light_radius=disk_hlr,
-                               flux=fraction, rng=deviate,
-                               gsparams=gsparams)
+    # the knots of `galsim.RandomKnots(n_knots, half_light_radius=disk_hlr,
+    # flux=fraction, rng=deviate).shear(...)`: the same points
+    light = galsim.Gaussian(half_light_radius=disk_hlr, flux=fraction)
+    knots = _separable_knots_class(galsim)(
+        n_knots, profile=light.shear(_shear(galsim, _q_to_e(q), pa)),
+        rng=deviate, gsparams=gsparams)
     knots = galsim.Convolve(
-        knots.shear(_shear(galsim, _q_to_e(q), pa)),
-        galsim.Gaussian(half_light_radius=knot_hlr, gsparams=gsparams))
+        knots, galsim.Gaussian(half_light_radius=knot_hlr, gsparams=gsparams))
     return galsim.Add([profile.withFlux(1.0 - fraction), knots])
+
+
+@functools.cache
+def _separable_knots_class(galsim):
+    """
+    `galsim.RandomKnots` with a faster Fourier transform for FFT drawing.
+
+    GalSim evaluates the transform of the knots, point sources of flux
+    f at positions p_j, as one pass over the k-space grid per knot.
+    The phase factors separate in kx and ky, so the whole grid is one
+    complex matrix product::
+
+        F(kx, ky) = f sum_j exp(-i ky v_j) exp(-i kx u_j)
+
+    with (u_j, v_j) the positions after the drawing's Jacobian.  The
+    values are GalSim's to rounding (tested).  So are the FFT sizes:
+    ``stepk`` and ``maxk`` are those GalSim gives a sum of shifted point
+    sources (pi over the largest distance from the centre; unbounded),
+    without building GalSim's sum of one object per knot.
+    Transformations made with the knot methods (``shear``, ``withFlux``,
+    ...) give back plain `galsim.RandomKnots`.
+    """
+
+    class SeparableRandomKnots(galsim.RandomKnots):
+
+        @property
+        def _stepk(self):
+            radius = float(np.hypot(*self.points.T).max())
+            if radius == 0:
+                return galsim.DeltaFunction._mock_inf
+            return math.pi / radius
+
+        @property
+        def _maxk(self):
+            return galsim.DeltaFunction._mock_inf
+
+        def _drawKImage(self, image, jac=None):
+            points = self.points
+            if jac is not None:
+                points = points @ np.asarray(jac).T
+            bounds, dk = image.bounds, image.scale
+            kx = dk * np.arange(bounds.xmin, bounds.xmax + 1)
+            ky = dk * np.arange(bounds.ymin, bounds.ymax + 1)
+            phase_x = np.exp(-1j * np.outer(points[:, 0], kx))
+            phase_y = np.exp(-1j * np.outer(ky, points[:, 1]))
+            image.array[:] = (self.flux / self.npoints) * (phase_y @ phase_x)
+
+    return SeparableRandomKnots
 
 
 def _irregular(config, rng, galsim, gsparams, hlr):

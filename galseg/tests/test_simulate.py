@@ -348,6 +348,44 @@ def test_galaxies_with_knots():
     assert smooth.knot_fraction == (0.0, 0.0)
 
 
+@pytest.mark.parametrize('transform', ['none', 'jacobian', 'shift'])
+def test_knots_are_drawn_as_galsim_draws_them(transform):
+    # the simulator's knots (one matrix product for the whole k grid)
+    # give GalSim's RandomKnots images, FFT sizes included, to rounding
+    import galsim
+
+    from galseg.simulate.scene import _separable_knots_class
+
+    def draw(knots):
+        # (RandomKnots.transform would make plain RandomKnots)
+        if transform == 'jacobian':
+            knots = galsim.Transformation(
+                knots, jac=np.array([[1.1, 0.3], [-0.2, 0.9]]))
+        elif transform == 'shift':
+            knots = galsim.Transformation(knots, offset=(0.3, -0.2))
+        profile = galsim.Convolve(knots, galsim.Gaussian(fwhm=0.1),
+                                  galsim.Moffat(beta=3, fwhm=0.7))
+        return profile.withFlux(1e4).drawImage(
+            nx=64, ny=64, scale=0.2, offset=(0.3, -0.4)).array
+
+    gsparams = galsim.GSParams(folding_threshold=1e-2)
+    shear = galsim.Shear(e=0.4, beta=30 * galsim.degrees)
+    for seed, n_knots in ((1, 5), (2, 30)):
+        theirs = galsim.RandomKnots(
+            n_knots, half_light_radius=0.8, flux=0.3, gsparams=gsparams,
+            rng=galsim.BaseDeviate(seed)).shear(shear)
+        ours = _separable_knots_class(galsim)(
+            n_knots, gsparams=gsparams, rng=galsim.BaseDeviate(seed),
+            profile=galsim.Gaussian(half_light_radius=0.8,
+                                    flux=0.3).shear(shear))
+        assert_array_equal(ours.points, theirs.points)
+        assert ours.stepk == pytest.approx(theirs.stepk, rel=1e-12)
+        assert ours.maxk == theirs.maxk
+        expected = draw(theirs)
+        assert_allclose(draw(ours), expected, rtol=0,
+                        atol=1e-5 * expected.max())
+
+
 def test_scene_truth_is_consistent():
     config = SimulationConfig(stamp_size=64, n_sources=(1, 6),
                               bands=('g', 'r', 'i'), star_fraction=0.2,
