@@ -399,3 +399,64 @@ def test_cli_deep_fraction(tmp_path):
     assert (config.deep_fraction, config.deep_noise_scale,
             config.deep_exclusive,
             config.exclusive_footprints) == (0.2, (1e-4, 1.0), True, True)
+
+
+def test_several_training_datasets(simulated_datasets, tmp_path, capsys):
+    from galseg.simulate import SimulationConfig, read_dataset, \
+        simulate_dataset
+
+    from galseg.train.trainer import _read_training_data
+
+    first = read_dataset(simulated_datasets['train'])
+    crowded = simulate_dataset(
+        SimulationConfig.from_dict({**first.config.to_dict(),
+                                    'n_sources': [4, 6]}),
+        8, seed=13, out_dir=tmp_path / 'crowded')
+    # scene i of the first dataset, then those of the second
+    both, paths = _read_training_data([first.path, crowded.path])
+    assert len(both) == 32
+    assert paths == [str(Path(first.path).resolve()),
+                     str(Path(crowded.path).resolve())]
+    for index, expected in ((0, first[0]), (23, first[23]),
+                            (24, crowded[0]), (31, crowded[7])):
+        assert (both[index].image == expected.image).all()
+
+    config = tmp_path / 'config.json'
+    config.write_text(json.dumps(_tiny_config(
+        eval_scenes=0, stages=[TrainingStage('all', 1, 1e-3)]).to_dict()))
+    args = ['train', '--data', str(first.path), str(crowded.path), '--val',
+            str(simulated_datasets['val']), '--out', str(tmp_path / 'run'),
+            '--config', str(config), '--quiet']
+    assert main(args) == 0
+    assert '8 steps' in capsys.readouterr().out  # 32 scenes, batches of 4
+    card = json.loads((tmp_path / 'run' / 'model' /
+                       'model_card.json').read_text())
+    assert [(entry['role'], entry['n_scenes'], entry['seed'])
+            for entry in card['data']] == [('train', 24, 11),
+                                           ('train', 8, 13),
+                                           ('validation', 8, 12)]
+    # a run resumes only on the same datasets
+    with pytest.raises(ValueError, match='was trained on'):
+        train([crowded.path, first.path], simulated_datasets['val'],
+              tmp_path / 'run', resume=True, progress=False)
+
+
+def test_several_training_datasets_must_share_the_noise_model(
+        simulated_datasets, tmp_path):
+    from galseg.simulate import SimulationConfig, read_dataset, \
+        simulate_dataset
+
+    first = read_dataset(simulated_datasets['train'])
+    noiseless_sources = simulate_dataset(
+        SimulationConfig.from_dict({**first.config.to_dict(),
+                                    'source_noise': False}),
+        4, seed=14, out_dir=tmp_path / 'other')
+    with pytest.raises(ValueError, match='differ in source_noise'):
+        train([first.path, noiseless_sources.path],
+              simulated_datasets['val'], tmp_path / 'run', progress=False)
+    with pytest.raises(ValueError, match='twice'):
+        train([first.path, first.path], simulated_datasets['val'],
+              tmp_path / 'run', progress=False)
+    with pytest.raises(ValueError, match='no training dataset'):
+        train([], simulated_datasets['val'], tmp_path / 'run',
+              progress=False)

@@ -6,8 +6,10 @@ DESCRIPTION = ('Train a Mask R-CNN deblender on simulated scenes, with '
 
 
 def add_arguments(parser):
-    parser.add_argument('--data', required=True, metavar='DIR',
-                        help='training dataset (from galseg simulate)')
+    parser.add_argument('--data', required=True, metavar='DIR', nargs='+',
+                        help='training dataset (from galseg simulate); '
+                             'several are read as one, each in proportion '
+                             'to its size')
     parser.add_argument('--val', required=True, metavar='DIR',
                         help='validation dataset (from galseg simulate)')
     parser.add_argument('--out', required=True, metavar='RUN',
@@ -113,7 +115,8 @@ def run(args):
     from .trainer import train
 
     config = training_config_from_args(args)
-    result = train(args.data, args.val, args.out, config=config,
+    data = args.data[0] if len(args.data) == 1 else args.data
+    result = train(data, args.val, args.out, config=config,
                    resume=args.resume, overwrite=args.overwrite,
                    max_steps=args.max_steps, progress=not args.quiet,
                    command=args.command_line)

@@ -15,6 +15,7 @@ A run lives in one directory::
 import dataclasses
 import json
 import math
+import os
 import shutil
 import sys
 import time
@@ -565,6 +566,61 @@ def _data_info(name, dataset):
             'config': dataset.manifest.get('config')}
 
 
+#: simulation settings that the training pipeline reads from the training
+#: data (noise model and footprints); several training datasets must agree
+_PIPELINE_FIELDS = ('bands', 'source_noise', 'footprint_threshold',
+                    'detection_bands')
+
+
+class _CombinedScenes:
+    """
+    Several training datasets read as one: scene ``i`` of the first,
+    then of the second, ...  ``config`` is the first dataset's, whose
+    `_PIPELINE_FIELDS` every other dataset shares.
+    """
+
+    def __init__(self, datasets):
+        self.datasets = list(datasets)
+        self.config = self.datasets[0].config
+        self._ends = np.cumsum([len(dataset) for dataset in self.datasets])
+
+    def __len__(self):
+        return int(self._ends[-1])
+
+    def __getitem__(self, index):
+        part = int(np.searchsorted(self._ends, index, side='right'))
+        start = 0 if part == 0 else int(self._ends[part - 1])
+        return self.datasets[part][index - start]
+
+
+def _read_training_data(data):
+    """The training dataset of ``data``, one directory or several;
+    and the paths as the run records them."""
+    from ..simulate import read_dataset
+
+    if isinstance(data, (str, os.PathLike)):
+        return read_dataset(data), str(Path(data).resolve())
+    paths = [str(Path(path).resolve()) for path in data]
+    if not paths:
+        msg = 'data lists no training dataset'
+        raise ValueError(msg)
+    if len(set(paths)) < len(paths):
+        msg = f'data lists a training dataset twice: {paths}'
+        raise ValueError(msg)
+    datasets = [read_dataset(path) for path in data]
+    first = datasets[0].config
+    for path, dataset in zip(paths[1:], datasets[1:]):
+        for name in _PIPELINE_FIELDS:
+            if getattr(dataset.config, name) != getattr(first, name):
+                msg = (f'the training datasets differ in {name}: '
+                       f'{getattr(first, name)!r} in {paths[0]}, '
+                       f'{getattr(dataset.config, name)!r} in {path}')
+                raise ValueError(msg)
+    if len(datasets) == 1:
+        return datasets[0], paths[0]
+    return _CombinedScenes(datasets), paths
+
+
 def train(data, val, out, config=None, resume=False, overwrite=False,
           max_steps=None, progress=True, command=None):
     """
@@ -572,9 +628,15 @@ def train(data, val, out, config=None, resume=False, overwrite=False,
 
     Parameters
     ----------
-    data, val : str or `~pathlib.Path`
-        Dataset directories written by `galseg.simulate.simulate_dataset`
-        for training and validation.
+    data : str, `~pathlib.Path` or sequence of them
+        The training dataset directory or directories, written by
+        `galseg.simulate.simulate_dataset`.  Several are read as one
+        (each pass over the data shuffles all their scenes together, so
+        each contributes in proportion to its size); they must share
+        the bands, ``source_noise``, ``footprint_threshold`` and
+        ``detection_bands`` of their simulation configurations.
+    val : str or `~pathlib.Path`
+        The validation dataset directory.
     out : str or `~pathlib.Path`
         The run directory.
     config : `TrainingConfig`, optional
@@ -612,14 +674,13 @@ def train(data, val, out, config=None, resume=False, overwrite=False,
         msg = ('config must be a TrainingConfig, got '
                f'{type(config).__name__}')
         raise TypeError(msg)
-    train_data = read_dataset(data)
+    train_data, train_paths = _read_training_data(data)
     val_data = read_dataset(val)
     if list(train_data.config.bands) != list(val_data.config.bands):
         msg = (f'training bands {train_data.config.bands} differ from '
                f'validation bands {val_data.config.bands}')
         raise ValueError(msg)
-    data_paths = {'train': str(Path(data).resolve()),
-                  'val': str(Path(val).resolve())}
+    data_paths = {'train': train_paths, 'val': str(Path(val).resolve())}
     out = Path(out)
     config = _prepare_run(out, config, data_paths, resume, overwrite)
     model_config = config.model_config(len(train_data.config.bands))
@@ -878,8 +939,9 @@ class _Trainer:
             self.state['exported_step'] = self.state['best_step']
         else:
             self.state['exported_step'] = self.state['step']
-        data_info = [_data_info('train', self.train_data),
-                     _data_info('validation', self.val_data)]
+        data_info = [_data_info('train', dataset) for dataset in
+                     getattr(self.train_data, 'datasets', [self.train_data])]
+        data_info.append(_data_info('validation', self.val_data))
         card = _model_card(self.out, self.config, self.model_config,
                            data_info, self.state, None)
         save_model(self.model, self.out / 'model', model_card=card,
