@@ -402,9 +402,8 @@ def test_cli_deep_fraction(tmp_path):
 
 
 def test_several_training_datasets(simulated_datasets, tmp_path, capsys):
-    from galseg.simulate import SimulationConfig, read_dataset, \
-        simulate_dataset
-
+    from galseg.simulate import (SimulationConfig, read_dataset,
+                                 simulate_dataset)
     from galseg.train.trainer import _read_training_data
 
     first = read_dataset(simulated_datasets['train'])
@@ -443,8 +442,8 @@ def test_several_training_datasets(simulated_datasets, tmp_path, capsys):
 
 def test_several_training_datasets_must_share_the_noise_model(
         simulated_datasets, tmp_path):
-    from galseg.simulate import SimulationConfig, read_dataset, \
-        simulate_dataset
+    from galseg.simulate import (SimulationConfig, read_dataset,
+                                 simulate_dataset)
 
     first = read_dataset(simulated_datasets['train'])
     noiseless_sources = simulate_dataset(
