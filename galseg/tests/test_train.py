@@ -459,3 +459,5 @@ def test_several_training_datasets_must_share_the_noise_model(
     with pytest.raises(ValueError, match='no training dataset'):
         train([], simulated_datasets['val'], tmp_path / 'run',
               progress=False)
+    with pytest.raises(TypeError, match='data must be a dataset directory'):
+        train(3, simulated_datasets['val'], tmp_path / 'run', progress=False)

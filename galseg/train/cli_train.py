@@ -115,8 +115,7 @@ def run(args):
     from .trainer import train
 
     config = training_config_from_args(args)
-    data = args.data[0] if len(args.data) == 1 else args.data
-    result = train(data, args.val, args.out, config=config,
+    result = train(args.data, args.val, args.out, config=config,
                    resume=args.resume, overwrite=args.overwrite,
                    max_steps=args.max_steps, progress=not args.quiet,
                    command=args.command_line)

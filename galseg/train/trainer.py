@@ -600,6 +600,12 @@ def _read_training_data(data):
 
     if isinstance(data, (str, os.PathLike)):
         return read_dataset(data), str(Path(data).resolve())
+    if (not isinstance(data, (list, tuple))
+            or not all(isinstance(path, (str, os.PathLike))
+                       for path in data)):
+        msg = ('data must be a dataset directory or a list of them, got '
+               f'{data!r}')
+        raise TypeError(msg)
     paths = [str(Path(path).resolve()) for path in data]
     if not paths:
         msg = 'data lists no training dataset'
