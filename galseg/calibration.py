@@ -16,10 +16,12 @@ of the benchmarks), and
   true detections among those given it;
 * chooses the score threshold, on calibrated scores, the least
   segment signal-to-noise ratio of a source (the deblender's
-  ``min_snr``) and the covered fraction from which a detection inside
+  ``min_snr``), the covered fraction from which a detection inside
   more confident ones is dropped (the deblender's
-  ``contained_fraction``), running the whole deblender (suppression and
-  segmentation included) at every candidate setting: among the
+  ``contained_fraction``) and the mask probability at its centre from
+  which it is (the deblender's ``core_probability``), running the
+  whole deblender (suppression and segmentation included) at every
+  candidate setting: among the
   settings whose detection-level precision reaches ``min_precision``,
   the most conservative one (fewest detections) whose F1 is within one
   standard error of the best F1 (the one-standard-error rule of model
@@ -34,9 +36,9 @@ of the benchmarks), and
 `write_calibration` stores the calibration and the chosen settings as
 ``calibration.json`` in the model directory, and
 `~galseg.MaskRCNNDeblender` applies them: the catalog's ``score`` is the
-calibrated score, and the default ``score_threshold``, ``min_snr`` and
-``contained_fraction`` are the chosen ones.  ``galseg calibrate`` does all of this from the command
-line.
+calibrated score, and the default ``score_threshold``, ``min_snr``,
+``contained_fraction`` and ``core_probability`` are the chosen ones.
+``galseg calibrate`` does all of this from the command line.
 """
 
 import copy
@@ -57,7 +59,7 @@ from .validation import check_fraction, check_number
 __all__ = ['ScoreCalibration', 'ModelCalibration', 'StoredCalibration',
            'reliability_table', 'detection_outcomes', 'threshold_table',
            'split_rate', 'calibrate', 'write_calibration', 'read_calibration',
-           'CALIBRATION_FILE', 'MAX_SPLIT_RATE']
+           'CALIBRATION_FILE', 'MAX_SPLIT_RATE', 'CORE_PROBABILITIES']
 
 #: the file of a model directory that holds its calibration
 CALIBRATION_FILE = 'calibration.json'
@@ -74,6 +76,17 @@ MIN_SNRS = (0.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 #: candidate covered fractions of ``suppress_contained``
 #: (``contained_fraction``)
 CONTAINED_FRACTIONS = (0.6, 0.8, 0.95)
+
+#: candidate mask probabilities at a covered detection's centre from which
+#: ``suppress_contained`` drops it (``core_probability``; 0 drops every
+#: covered detection)
+CORE_PROBABILITIES = (0.0, 0.7, 0.9)
+
+#: the settings a calibration chooses: the columns of `threshold_table`
+#: that name them, and the deblender's attributes they set
+SETTINGS = {'threshold': 'score_threshold', 'min_snr': 'min_snr',
+            'contained_fraction': 'contained_fraction',
+            'core_probability': 'core_probability'}
 
 #: the largest fraction of isolated galaxies a chosen setting may split by
 #: default: the over-count galseg holds itself to (3%)
@@ -248,7 +261,8 @@ class ModelCalibration:
         The map from network scores to calibrated scores.
     score_threshold : float
         The calibrated score threshold of the chosen setting (score
-        threshold, ``min_snr`` and ``contained_fraction``): among the
+        threshold, ``min_snr``, ``contained_fraction`` and
+        ``core_probability``): among the
         settings whose detection-level precision reaches
         ``min_precision`` (and, with isolated galaxies, that split at
         most ``max_split_rate`` of them), the one with the fewest
@@ -280,6 +294,8 @@ class ModelCalibration:
         (`galseg.evaluation.photutils_predictor`), for comparison.
     n_isolated : int
         The number of scenes of isolated galaxies (0 without them).
+    core_probability : float
+        The ``core_probability`` of the chosen setting.
     """
 
     score_calibration: ScoreCalibration
@@ -294,15 +310,16 @@ class ModelCalibration:
     max_split_rate: object = None
     photutils_split_rate: object = None
     n_isolated: int = 0
+    core_probability: float = 0.0
 
     @property
     def chosen(self):
         """The row of ``thresholds`` of the chosen setting."""
         table = self.thresholds
-        return table[np.isclose(table['threshold'], self.score_threshold)
-                     & np.isclose(table['min_snr'], self.min_snr)
-                     & np.isclose(table['contained_fraction'],
-                                  self.contained_fraction)][0]
+        match = np.ones(len(table), dtype=bool)
+        for column, attribute in SETTINGS.items():
+            match &= np.isclose(table[column], getattr(self, attribute))
+        return table[match][0]
 
     @property
     def reaches_min_precision(self):
@@ -449,20 +466,22 @@ def _f1_error(per_scene, resamples):
 
 
 def threshold_table(deblender, scenes, thresholds=THRESHOLDS,
-                    min_snrs=None, contained_fractions=None):
+                    min_snrs=None, contained_fractions=None,
+                    core_probabilities=None):
     """
     Detection-level precision, recall and F1 of a deblender per threshold.
 
     The whole deblender runs at each score threshold, least segment
-    signal-to-noise ratio and ``contained_fraction`` (suppression and
-    segmentation depend on which detections take part); the network
-    runs once per image.
+    signal-to-noise ratio, ``contained_fraction`` and
+    ``core_probability`` (suppression and segmentation depend on which
+    detections take part); the network runs once per image.
 
     Parameters
     ----------
     deblender : `~galseg.MaskRCNNDeblender`
-        Its ``score_threshold``, ``min_snr`` and ``contained_fraction``
-        are replaced by each candidate setting in turn.
+        Its ``score_threshold``, ``min_snr``, ``contained_fraction`` and
+        ``core_probability`` are replaced by each candidate setting in
+        turn.
     scenes : sequence of `~galseg.simulate.Scene`
     thresholds : sequence of float, optional
         Score thresholds in [0, 1] (of the deblender's scores: calibrated
@@ -472,16 +491,19 @@ def threshold_table(deblender, scenes, thresholds=THRESHOLDS,
     contained_fractions : sequence of float, optional
         Values of ``contained_fraction``, in (0, 1]; by default the
         deblender's own.
+    core_probabilities : sequence of float, optional
+        Values of ``core_probability``, in [0, 1]; by default the
+        deblender's own.
 
     Returns
     -------
     table : `~astropy.table.Table`
         Columns ``threshold``, ``min_snr``, ``contained_fraction``,
-        ``n_detections``, ``precision``, ``recall``, ``f1`` and
-        ``f1_err`` (the standard error of F1 from `F1_BOOTSTRAP`
-        resamples of the scenes, the same resamples for every row): a
-        row per setting, by threshold, then ``min_snr``, then
-        ``contained_fraction``.
+        ``core_probability``, ``n_detections``, ``precision``,
+        ``recall``, ``f1`` and ``f1_err`` (the standard error of F1 from
+        `F1_BOOTSTRAP` resamples of the scenes, the same resamples for
+        every row): a row per setting, by threshold, then ``min_snr``,
+        then ``contained_fraction``, then ``core_probability``.
     """
     from astropy.table import Table
 
@@ -494,28 +516,29 @@ def threshold_table(deblender, scenes, thresholds=THRESHOLDS,
                  else [check_fraction('contained_fraction', value,
                                       low_open=True)
                        for value in contained_fractions])
+    cores = ([deblender.core_probability] if core_probabilities is None
+             else [check_fraction('core_probability', value)
+                   for value in core_probabilities])
     cached = copy.copy(deblender)
     if not isinstance(deblender.model, _CachedNetwork):
         cached.model = _CachedNetwork(deblender.model)
     rng = np.random.default_rng(F1_BOOTSTRAP_SEED)
     resamples = rng.integers(0, len(scenes), (F1_BOOTSTRAP, len(scenes)))
     rows = []
-    for threshold, min_snr, fraction in itertools.product(
-            thresholds, min_snrs, fractions):
-        _, _, per_scene = _outcomes(
-            _with_setting(cached, threshold, min_snr, fraction), scenes)
+    for setting in itertools.product(thresholds, min_snrs, fractions,
+                                     cores):
+        _, _, per_scene = _outcomes(_with_setting(cached, setting), scenes)
         n_detections, n_found, n_true = per_scene.sum(axis=0)
         precision = n_found / n_detections if n_detections else np.nan
         recall = n_found / n_true if n_true else np.nan
         f1 = (2 * n_found / (n_detections + n_true)
               if n_detections + n_true else np.nan)
-        rows.append((threshold, min_snr, fraction, n_detections, precision,
-                     recall, f1, _f1_error(per_scene, resamples)))
-    return Table(rows=rows, names=('threshold', 'min_snr',
-                                   'contained_fraction', 'n_detections',
-                                   'precision', 'recall', 'f1', 'f1_err'),
-                 dtype=(float, float, float, int, float, float, float,
-                        float))
+        rows.append((*setting, n_detections, precision, recall, f1,
+                     _f1_error(per_scene, resamples)))
+    return Table(rows=rows, names=(*SETTINGS, 'n_detections', 'precision',
+                                   'recall', 'f1', 'f1_err'),
+                 dtype=(float,) * len(SETTINGS) + (int, float, float,
+                                                   float, float))
 
 
 class _CachedNetwork:
@@ -537,8 +560,8 @@ class _CachedNetwork:
 
 def _choose(table, min_precision, max_split_rate=None):
     """
-    The (threshold, min_snr, contained_fraction) of the most conservative
-    setting within one standard error of the best F1 among those reaching
+    The setting (a value per column of `SETTINGS`) of the most
+    conservative one within one standard error of the best F1 among those reaching
     the precision and, with a ``max_split_rate``, splitting no more of
     the isolated galaxies (``split_rate``) than that.
     """
@@ -551,9 +574,7 @@ def _choose(table, min_precision, max_split_rate=None):
         if not (ok & (split <= max_split_rate)).any():
             # none is whole enough: the best F1 of those splitting fewest
             fewest = np.flatnonzero(ok & (split == split[ok].min()))
-            best = fewest[np.argmax(f1[fewest])]
-            return tuple(float(table[name][best]) for name in
-                         ('threshold', 'min_snr', 'contained_fraction'))
+            return _setting(table, fewest[np.argmax(f1[fewest])])
         ok &= split <= max_split_rate
     if ok.any():
         best = np.flatnonzero(ok)[np.argmax(f1[ok])]
@@ -565,8 +586,12 @@ def _choose(table, min_precision, max_split_rate=None):
         best = near[order[0]]
     else:
         best = int(np.argmax(precision))
-    return tuple(float(table[name][best]) for name in
-                 ('threshold', 'min_snr', 'contained_fraction'))
+    return _setting(table, best)
+
+
+def _setting(table, index):
+    """The setting of row ``index`` of a `threshold_table`."""
+    return tuple(float(table[column][index]) for column in SETTINGS)
 
 
 def split_rate(deblender, scenes):
@@ -614,25 +639,24 @@ def _split_rates(deblender, isolated, table, min_precision):
     for index, row in enumerate(table):
         if not row['precision'] >= min_precision:
             continue
-        run = _with_setting(deblender, float(row['threshold']),
-                            float(row['min_snr']),
-                            float(row['contained_fraction']))
-        rates[index] = split_rate(run, isolated)
+        rates[index] = split_rate(
+            _with_setting(deblender, _setting(table, index)), isolated)
     return rates
 
 
-def _with_setting(deblender, threshold, min_snr, contained_fraction):
-    """A copy of a deblender with another candidate setting."""
+def _with_setting(deblender, setting):
+    """A copy of a deblender with another candidate setting (a value per
+    column of `SETTINGS`)."""
     run = copy.copy(deblender)
-    run.score_threshold = threshold
-    run.min_snr = min_snr
-    run.contained_fraction = contained_fraction
+    for attribute, value in zip(SETTINGS.values(), setting):
+        setattr(run, attribute, value)
     return run
 
 
 def calibrate(model, scenes, min_precision=0.95, thresholds=THRESHOLDS,
               min_snrs=MIN_SNRS, contained_fractions=CONTAINED_FRACTIONS,
-              isolated=None, max_split_rate=None, **deblender_kwargs):
+              core_probabilities=CORE_PROBABILITIES, isolated=None,
+              max_split_rate=None, **deblender_kwargs):
     """
     Calibrate a model's scores and choose its threshold on validation
     scenes.
@@ -656,6 +680,9 @@ def calibrate(model, scenes, min_precision=0.95, thresholds=THRESHOLDS,
     contained_fractions : sequence of float, optional
         Candidate values of the deblender's ``contained_fraction``, in
         (0, 1].
+    core_probabilities : sequence of float, optional
+        Candidate values of the deblender's ``core_probability``, in
+        [0, 1].
     isolated : sequence of `~galseg.simulate.Scene`, optional
         Validation scenes of one isolated galaxy each, with real
         structure (e.g. from ``galseg/models/recipe/
@@ -671,7 +698,7 @@ def calibrate(model, scenes, min_precision=0.95, thresholds=THRESHOLDS,
         is often far higher.
     **deblender_kwargs
         Other settings of the deblender (not ``score_threshold``,
-        ``min_snr`` nor ``contained_fraction``).
+        ``min_snr``, ``contained_fraction`` nor ``core_probability``).
 
     Returns
     -------
@@ -683,8 +710,8 @@ def calibrate(model, scenes, min_precision=0.95, thresholds=THRESHOLDS,
         If there are no scenes, the model finds nothing in them,
         ``isolated`` is empty, ``max_split_rate`` is given without it,
         or ``min_precision``, a threshold, a ``min_snr``, a
-        ``contained_fraction`` or ``max_split_rate`` is outside its
-        range.
+        ``contained_fraction``, a ``core_probability`` or
+        ``max_split_rate`` is outside its range.
     """
     from .deblender import MaskRCNNDeblender
 
@@ -696,13 +723,16 @@ def calibrate(model, scenes, min_precision=0.95, thresholds=THRESHOLDS,
     fractions = sorted({check_fraction('contained_fraction', value,
                                        low_open=True)
                         for value in contained_fractions})
-    if not thresholds or not min_snrs or not fractions:
-        msg = ('thresholds, min_snrs and contained_fractions must hold at '
-               'least one value each')
+    cores = sorted({check_fraction('core_probability', value)
+                    for value in core_probabilities})
+    if not thresholds or not min_snrs or not fractions or not cores:
+        msg = ('thresholds, min_snrs, contained_fractions and '
+               'core_probabilities must hold at least one value each')
         raise ValueError(msg)
     for name, candidates in (('score_threshold', 'thresholds'),
                              ('min_snr', 'min_snrs'),
-                             ('contained_fraction', 'contained_fractions')):
+                             ('contained_fraction', 'contained_fractions'),
+                             ('core_probability', 'core_probabilities')):
         if name in deblender_kwargs:
             msg = (f'{name} is what calibrate chooses; give candidate '
                    f'{candidates} instead')
@@ -725,6 +755,7 @@ def calibrate(model, scenes, min_precision=0.95, thresholds=THRESHOLDS,
     deblender = MaskRCNNDeblender(model, score_threshold=min(thresholds),
                                   min_snr=0.0,
                                   contained_fraction=max(fractions),
+                                  core_probability=max(cores),
                                   **deblender_kwargs)
     deblender.score_calibration = None  # fit on the network's own scores
     deblender.model = _CachedNetwork(deblender.model)
@@ -740,7 +771,7 @@ def calibrate(model, scenes, min_precision=0.95, thresholds=THRESHOLDS,
 
     deblender.score_calibration = score_calibration
     table = threshold_table(deblender, scenes, thresholds, min_snrs,
-                            fractions)
+                            fractions, cores)
     photutils_rate = None
     if isolated is not None:
         table['split_rate'] = _split_rates(deblender, isolated, table,
@@ -749,8 +780,8 @@ def calibrate(model, scenes, min_precision=0.95, thresholds=THRESHOLDS,
         if max_split_rate is None:
             max_split_rate = MAX_SPLIT_RATE
     calibrated = score_calibration(scores)
-    score_threshold, min_snr, fraction = _choose(table, min_precision,
-                                                 max_split_rate)
+    score_threshold, min_snr, fraction, core = _choose(table, min_precision,
+                                                       max_split_rate)
     return ModelCalibration(
         score_calibration=score_calibration,
         score_threshold=score_threshold, min_snr=min_snr,
@@ -760,7 +791,8 @@ def calibrate(model, scenes, min_precision=0.95, thresholds=THRESHOLDS,
         reliability_after=reliability_table(calibrated, is_true),
         thresholds=table, n_scenes=len(scenes),
         max_split_rate=max_split_rate, photutils_split_rate=photutils_rate,
-        n_isolated=0 if isolated is None else len(isolated))
+        n_isolated=0 if isolated is None else len(isolated),
+        core_probability=core)
 
 
 def write_calibration(calibration, model_dir, overwrite=False,
@@ -801,6 +833,7 @@ def write_calibration(calibration, model_dir, overwrite=False,
         'score_threshold': calibration.score_threshold,
         'min_snr': calibration.min_snr,
         'contained_fraction': calibration.contained_fraction,
+        'core_probability': calibration.core_probability,
         'min_precision': calibration.min_precision,
         'validation': {
             'n_scenes': calibration.n_scenes,
@@ -843,16 +876,18 @@ class StoredCalibration(NamedTuple):
     score_threshold : float or `None`
     min_snr : float or `None`
     contained_fraction : float or `None`
-        `None` for all four when the model has no calibration;
-        ``min_snr`` and ``contained_fraction`` are `None` too in a
-        calibration made before galseg chose them (the deblender's
-        defaults then apply).
+    core_probability : float or `None`
+        `None` for all five when the model has no calibration;
+        ``min_snr``, ``contained_fraction`` and ``core_probability``
+        are `None` too in a calibration made before galseg chose them
+        (the deblender's defaults then apply).
     """
 
     score_calibration: object = None
     score_threshold: object = None
     min_snr: object = None
     contained_fraction: object = None
+    core_probability: object = None
 
 
 def read_calibration(model_dir):
@@ -890,7 +925,11 @@ def read_calibration(model_dir):
         if fraction is not None:
             fraction = check_fraction('contained_fraction', fraction,
                                       low_open=True)
+        core = content.get('core_probability')
+        if core is not None:
+            core = check_fraction('core_probability', core)
     except (KeyError, TypeError, ValueError) as exc:
         msg = f'{path} is not a valid calibration: {exc}'
         raise ValueError(msg) from None
-    return StoredCalibration(calibration, threshold, min_snr, fraction)
+    return StoredCalibration(calibration, threshold, min_snr, fraction,
+                             core)

@@ -2,12 +2,14 @@
 
 import numpy as np
 
-from .calibration import CONTAINED_FRACTIONS, MAX_SPLIT_RATE
+from .calibration import (CONTAINED_FRACTIONS, CORE_PROBABILITIES,
+                          MAX_SPLIT_RATE)
 
 DESCRIPTION = ("Calibrate a model's detection scores and choose its score "
-               'threshold, least segment signal-to-noise ratio and '
-               'contained fraction on simulated validation scenes (written '
-               "to the model directory's calibration.json).")
+               'threshold, least segment signal-to-noise ratio, '
+               'contained fraction and core probability on simulated '
+               "validation scenes (written to the model directory's "
+               'calibration.json).')
 
 
 def add_arguments(parser):
@@ -27,6 +29,12 @@ def add_arguments(parser):
                                          CONTAINED_FRACTIONS),
                         metavar='F[,F...]',
                         help='candidate contained fractions, in (0, 1], '
+                             'comma-separated')
+    parser.add_argument('--core-probabilities',
+                        default=','.join(f'{value:g}' for value in
+                                         CORE_PROBABILITIES),
+                        metavar='P[,P...]',
+                        help='candidate core probabilities, in [0, 1], '
                              'comma-separated')
     parser.add_argument('--isolated', metavar='DIR',
                         help='validation dataset of isolated galaxies with '
@@ -56,13 +64,14 @@ def _print_settings(result):
     """The table of candidate settings, as Markdown."""
     table = result.thresholds
     split = 'split_rate' in table.colnames
-    print('\n| threshold | min_snr | contained_fraction | detections '
-          '| precision | recall | F1 | F1 error |'
+    print('\n| threshold | min_snr | contained_fraction | core_probability '
+          '| detections | precision | recall | F1 | F1 error |'
           + (' isolated split |' if split else ''))
-    print('|---|---|---|---|---|---|---|---|' + ('---|' if split else ''))
+    print('|---|---|---|---|---|---|---|---|---|' + ('---|' if split else ''))
     for row in table:
         line = (f"| {row['threshold']:.2f} | {row['min_snr']:g} | "
                 f"{row['contained_fraction']:g} | "
+                f"{row['core_probability']:g} | "
                 f"{row['n_detections']} | {row['precision']:.3f} | "
                 f"{row['recall']:.3f} | {row['f1']:.3f} | "
                 f"{row['f1_err']:.3f} |")
@@ -72,17 +81,17 @@ def _print_settings(result):
         print(line)
 
 
-def _fractions(text):
-    """The candidate contained fractions of ``--contained-fractions``."""
+def _fractions(text, option, low_open):
+    """The candidate values, in [0, 1] (or (0, 1] with ``low_open``), of a
+    comma-separated ``option``."""
     from .validation import check_fraction
 
     try:
         values = [float(part) for part in text.split(',')]
     except ValueError:
-        msg = ('--contained-fractions must be comma-separated numbers, got '
-               f'{text!r}')
+        msg = f'{option} must be comma-separated numbers, got {text!r}'
         raise ValueError(msg) from None
-    return [check_fraction('--contained-fractions', value, low_open=True)
+    return [check_fraction(option, value, low_open=low_open)
             for value in values]
 
 
@@ -100,7 +109,10 @@ def run(args):
         check_fraction('--min-precision', args.min_precision, low_open=True)
         if args.max_scenes is not None:
             check_int('--max-scenes', args.max_scenes, minimum=1)
-        fractions = _fractions(args.contained_fractions)
+        fractions = _fractions(args.contained_fractions,
+                               '--contained-fractions', low_open=True)
+        cores = _fractions(args.core_probabilities, '--core-probabilities',
+                           low_open=False)
         if args.max_split_rate is not None:
             if args.isolated is None:
                 msg = '--max-split-rate needs --isolated'
@@ -128,7 +140,8 @@ def run(args):
             len(isolated_dataset) if args.max_scenes is None
             else min(args.max_scenes, len(isolated_dataset)))]
     result = calibrate(directory, scenes, min_precision=args.min_precision,
-                       contained_fractions=fractions, isolated=isolated,
+                       contained_fractions=fractions,
+                       core_probabilities=cores, isolated=isolated,
                        max_split_rate=args.max_split_rate)
 
     _print_reliability('network scores', result.reliability_before)
@@ -161,5 +174,6 @@ def run(args):
                  f'{result.photutils_split_rate:.3f})')
     print(f'\nscore threshold {result.score_threshold:.2f}, min_snr '
           f'{result.min_snr:g}, contained_fraction '
-          f'{result.contained_fraction:g}{split}{reached}; wrote {path}')
+          f'{result.contained_fraction:g}, core_probability '
+          f'{result.core_probability:g}{split}{reached}; wrote {path}')
     return 0

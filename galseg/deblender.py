@@ -43,6 +43,11 @@ _MIN_SNR = 5.0
 # docs/deblending.rst).
 _CONTAINED_FRACTION = 0.95
 
+# The core_probability of a model without a calibrated one: every covered
+# detection is dropped, wherever its centre (the rule before there was a
+# choice).
+_CORE_PROBABILITY = 0.0
+
 # Candidates within this many pixels outside their tile's core are
 # compared with those of the neighbouring tile (see galseg.tiling).
 _SEAM_MARGIN = 2.0
@@ -105,6 +110,17 @@ class MaskRCNNDeblender:
         faint galaxies seen on top of bright ones.  By default (`None`),
         the value chosen with the score threshold on validation data
         (``calibration.json``), or 0.95 for a model without one.
+    core_probability : float or `None`, optional
+        A detection covered by more confident ones (see
+        ``contained_fraction``) is dropped only if its centre lies where
+        the instance mask of one of them has a probability of at least
+        this value, in [0, 1]: a faint neighbour under the wing of a
+        bright galaxy, centred where the bright galaxy's mask is
+        uncertain, is kept, while a piece of a galaxy, centred in the
+        galaxy's confident core, is not.  0 drops every covered
+        detection.  By default (`None`), the value chosen with the
+        score threshold on validation data (``calibration.json``), or 0
+        for a model without one.
     n_pixels : int, optional
         The minimum number of connected pixels of a source's segment,
         as in `~photutils.segmentation.detect_sources`.  Every segment
@@ -177,8 +193,8 @@ class MaskRCNNDeblender:
 
     def __init__(self, model='default', *, score_threshold=None,
                  mask_threshold=0.5, duplicate_iou=0.6,
-                 contained_fraction=None, n_pixels=5, min_snr=None,
-                 flux_dilation=3, tile_size=None, tile_overlap=None,
+                 contained_fraction=None, core_probability=None,
+                 n_pixels=5, min_snr=None, flux_dilation=3, tile_size=None, tile_overlap=None,
                  batch_size=8, progress_bar=False):
         if score_threshold is not None:
             score_threshold = check_fraction('score_threshold',
@@ -190,6 +206,9 @@ class MaskRCNNDeblender:
         if contained_fraction is not None:
             contained_fraction = check_fraction(
                 'contained_fraction', contained_fraction, low_open=True)
+        if core_probability is not None:
+            core_probability = check_fraction('core_probability',
+                                              core_probability)
         self.n_pixels = check_int('n_pixels', n_pixels, minimum=1)
         if min_snr is not None:
             min_snr = check_number('min_snr', min_snr, minimum=0)
@@ -213,6 +232,9 @@ class MaskRCNNDeblender:
         self.contained_fraction = _chosen(contained_fraction,
                                           stored.contained_fraction,
                                           _CONTAINED_FRACTION)
+        self.core_probability = _chosen(core_probability,
+                                        stored.core_probability,
+                                        _CORE_PROBABILITY)
         image_size = self.model.config.image_size
         if tile_size is None:
             tile_size = image_size
@@ -238,6 +260,7 @@ class MaskRCNNDeblender:
                   'mask_threshold': self.mask_threshold,
                   'duplicate_iou': self.duplicate_iou,
                   'contained_fraction': self.contained_fraction,
+                  'core_probability': self.core_probability,
                   'n_pixels': self.n_pixels,
                   'min_snr': self.min_snr,
                   'flux_dilation': self.flux_dilation,
@@ -429,7 +452,8 @@ class MaskRCNNDeblender:
         detections = suppress_merged(detections, self.mask_threshold)
         detections = suppress_nested(detections, self.mask_threshold)
         return suppress_contained(detections, shape, self.mask_threshold,
-                                  self.contained_fraction)
+                                  self.contained_fraction,
+                                  self.core_probability)
 
 
 def _warn_crowded(n_crowded, n_tiles, tile_size, max_instances):

@@ -162,18 +162,26 @@ class _Mask:
         self.area = np.count_nonzero(self.inside)
 
 
-def suppress_contained(detections, shape, mask_threshold, max_overlap):
+def suppress_contained(detections, shape, mask_threshold, max_overlap,
+                       core_probability=0.0):
     """
     Drop detections that lie mostly inside more confident ones.
 
     Going down the list, a detection is dropped when at least
     ``max_overlap`` of its instance mask (the pixels whose mask
     probability reaches ``mask_threshold``) is already covered by the
-    instance masks of the detections kept before it.  This removes
-    what mask non-maximum suppression (by intersection over union)
-    lets through: a fragment inside a galaxy, a second, differently
-    shaped mask of the same galaxy, and a mask spanning two galaxies
-    already found separately.
+    instance masks of the detections kept before it, and its centre
+    (the mask-probability-weighted centroid of its instance mask) lies
+    where one of those masks has a probability of at least
+    ``core_probability``.  This removes what mask non-maximum
+    suppression (by intersection over union) lets through: a fragment
+    inside a galaxy, a second, differently shaped mask of the same
+    galaxy, and a mask spanning two galaxies already found separately.
+    A faint neighbour under the wing of a bright galaxy is covered by
+    the bright galaxy's mask as well, but its centre lies where that
+    mask is uncertain: a ``core_probability`` above 0 keeps it, while a
+    piece of a galaxy, centred where the galaxy's mask is confident, is
+    still dropped.
 
     Parameters
     ----------
@@ -186,6 +194,11 @@ def suppress_contained(detections, shape, mask_threshold, max_overlap):
     max_overlap : float
         The covered fraction, in (0, 1], from which a detection is
         dropped; 1 drops only detections entirely covered.
+    core_probability : float, optional
+        The mask probability, in [0, 1], of a more confident detection
+        at the centre of a covered detection from which the covered
+        one is dropped; 0 (the default) drops every covered detection,
+        wherever its centre.
 
     Returns
     -------
@@ -197,10 +210,11 @@ def suppress_contained(detections, shape, mask_threshold, max_overlap):
     >>> import numpy as np
     >>> from galseg.segmentation import suppress_contained
     >>> from galseg.tiling import Detection
-    >>> def square(y0, x0, size, score):
+    >>> def square(y0, x0, size, score, probability=1.0):
     ...     return Detection(box=np.array([y0, x0, y0 + size, x0 + size]),
     ...                      score=score, class_id=1,
-    ...                      mask=np.ones((size, size), np.float32),
+    ...                      mask=np.full((size, size), probability,
+    ...                                   np.float32),
     ...                      bbox=(y0, x0, y0 + size, x0 + size))
     >>> galaxy, piece, neighbour = (square(0, 0, 10, 0.9),
     ...                             square(2, 2, 4, 0.8),
@@ -209,8 +223,18 @@ def suppress_contained(detections, shape, mask_threshold, max_overlap):
     ...                           mask_threshold=0.5, max_overlap=0.5)
     >>> [det.score for det in kept]
     [0.9, 0.7]
+
+    A galaxy whose mask is uncertain (probability 0.6) where a fainter
+    source is centred keeps that source when ``core_probability`` is
+    above 0.6:
+
+    >>> wide = square(0, 0, 10, 0.9, probability=0.6)
+    >>> [det.score for det in suppress_contained(
+    ...     [wide, piece], (16, 16), 0.5, 0.5, core_probability=0.8)]
+    [0.9, 0.8]
     """
     covered = np.zeros(shape, dtype=bool)
+    kept_probability = np.zeros(shape, dtype=np.float32)
     kept = []
     for det in detections:
         region = _region(det)
@@ -218,11 +242,24 @@ def suppress_contained(detections, shape, mask_threshold, max_overlap):
         area = np.count_nonzero(inside)
         if area == 0:
             continue
-        if np.count_nonzero(covered[region] & inside) >= max_overlap * area:
+        if (np.count_nonzero(covered[region] & inside) >= max_overlap * area
+                and kept_probability[_centre(det, inside)]
+                >= core_probability):
             continue
         covered[region] |= inside
+        np.maximum(kept_probability[region],
+                   np.where(inside, det.mask, 0.0),
+                   out=kept_probability[region])
         kept.append(det)
     return kept
+
+
+def _centre(det, inside):
+    """The image pixel of a detection's mask-probability-weighted
+    centroid, over its instance mask ``inside``."""
+    weight = np.where(inside, det.mask, 0.0)
+    y, x = ndimage.center_of_mass(weight)
+    return (det.bbox[0] + int(round(y)), det.bbox[1] + int(round(x)))
 
 
 #: A core lies at least this fraction inside the whole galaxy's mask, is

@@ -116,7 +116,8 @@ def calibrated_model(tiny_model_dir, tmp_path_factory):
     shutil.copytree(tiny_model_dir, directory)
     result = calibrate(directory, _blob_scenes(9, seed=3),
                        thresholds=(0.3, 0.5, 0.7, 0.9), min_snrs=(5, 0),
-                       contained_fractions=(0.95, 0.5))
+                       contained_fractions=(0.95, 0.5),
+                       core_probabilities=(0.8, 0.0))
     write_calibration(result, directory, provenance={'data': 'blobs'})
     return directory, result
 
@@ -125,15 +126,20 @@ def test_calibrate_chooses_the_best_f1_with_the_precision(calibrated_model):
     directory, result = calibrated_model
     assert isinstance(result, ModelCalibration)
     table = result.thresholds
-    # every setting, by threshold, then min_snr, then contained_fraction
-    assert table['threshold'].tolist() == [0.3] * 4 + [0.5] * 4 + [0.7] * 4 \
-        + [0.9] * 4
-    assert table['min_snr'].tolist() == [0.0, 0.0, 5.0, 5.0] * 4
-    assert table['contained_fraction'].tolist() == [0.5, 0.95] * 8
+    # every setting, by threshold, then min_snr, then contained_fraction,
+    # then core_probability
+    assert table['threshold'].tolist() == [0.3] * 8 + [0.5] * 8 + [0.7] * 8 \
+        + [0.9] * 8
+    assert table['min_snr'].tolist() == [0.0] * 4 + [5.0] * 4 + [0.0] * 4 \
+        + [5.0] * 4 + [0.0] * 4 + [5.0] * 4 + [0.0] * 4 + [5.0] * 4
+    assert table['contained_fraction'].tolist() == [0.5, 0.5, 0.95, 0.95] * 8
+    assert table['core_probability'].tolist() == [0.0, 0.8] * 16
     assert result.n_scenes == 9
+    detections = np.asarray(table['n_detections']).reshape(4, 2, 2, 2)
     # a cut on significance never adds a detection
-    detections = np.asarray(table['n_detections']).reshape(4, 2, 2)
     assert np.all(detections[:, 1] <= detections[:, 0])
+    # nor does dropping covered detections whatever their centre
+    assert np.all(detections[..., 0] <= detections[..., 1])
     assert np.all(np.isfinite(table['f1_err']) & (table['f1_err'] >= 0))
     precise = table[table['precision'] >= result.min_precision]
     if len(precise):
@@ -145,12 +151,14 @@ def test_calibrate_chooses_the_best_f1_with_the_precision(calibrated_model):
     else:
         best = table[np.argmax(table['precision'])]
     assert (result.score_threshold, result.min_snr,
-            result.contained_fraction) == (
-        best['threshold'], best['min_snr'], best['contained_fraction'])
+            result.contained_fraction, result.core_probability) == (
+        best['threshold'], best['min_snr'], best['contained_fraction'],
+        best['core_probability'])
     stored = json.loads((directory / CALIBRATION_FILE).read_text())
     assert stored['score_threshold'] == result.score_threshold
     assert stored['min_snr'] == result.min_snr
     assert stored['contained_fraction'] == result.contained_fraction
+    assert stored['core_probability'] == result.core_probability
     assert stored['provenance'] == {'data': 'blobs'}
     assert stored['validation']['n_scenes'] == 9
 
@@ -164,19 +172,23 @@ def test_deblender_uses_the_model_calibration(calibrated_model,
     assert calibrated.score_threshold == result.score_threshold
     assert calibrated.min_snr == result.min_snr
     assert calibrated.contained_fraction == result.contained_fraction
+    assert calibrated.core_probability == result.core_probability
     assert calibrated.score_calibration == result.score_calibration
-    # explicit settings win; a model without calibration keeps 0.7, 5 and
-    # 0.95
+    # explicit settings win; a model without calibration keeps 0.7, 5,
+    # 0.95 and 0
     explicit = MaskRCNNDeblender(directory, score_threshold=0.4, min_snr=2,
-                                 contained_fraction=0.7)
+                                 contained_fraction=0.7,
+                                 core_probability=0.5)
     assert (explicit.score_threshold, explicit.min_snr,
-            explicit.contained_fraction) == (0.4, 2.0, 0.7)
+            explicit.contained_fraction,
+            explicit.core_probability) == (0.4, 2.0, 0.7, 0.5)
     raw = MaskRCNNDeblender(tiny_model_dir, score_threshold=0.0, min_snr=0,
                             contained_fraction=0.95)
     assert raw.score_threshold == 0.0 and raw.score_calibration is None
     uncalibrated = MaskRCNNDeblender(tiny_model_dir)
     assert (uncalibrated.score_threshold, uncalibrated.min_snr,
-            uncalibrated.contained_fraction) == (0.7, 5.0, 0.95)
+            uncalibrated.contained_fraction,
+            uncalibrated.core_probability) == (0.7, 5.0, 0.95, 0.0)
 
     # the catalog's scores are the calibrated network scores
     scene = _blob_scenes(1, seed=5)[0]
@@ -211,15 +223,21 @@ def test_stored_calibration_is_checked(calibrated_model, tmp_path):
          'score_threshold': 0.5, 'min_snr': 3, 'contained_fraction': 0}))
     with pytest.raises(ValueError, match='contained_fraction must be in'):
         read_calibration(bad)
-    # a calibration made before galseg chose min_snr and
-    # contained_fraction: the defaults apply
+    (bad / CALIBRATION_FILE).write_text(json.dumps(
+        {'score_calibration': {'raw': [0, 1], 'calibrated': [0, 1]},
+         'score_threshold': 0.5, 'core_probability': 1.5}))
+    with pytest.raises(ValueError, match='core_probability must be in'):
+        read_calibration(bad)
+    # a calibration made before galseg chose min_snr, contained_fraction
+    # and core_probability: the defaults apply
     (bad / CALIBRATION_FILE).write_text(json.dumps(
         {'score_calibration': {'raw': [0, 1], 'calibrated': [0, 1]},
          'score_threshold': 0.5}))
     stored = read_calibration(bad)
     assert (stored.score_threshold, stored.min_snr,
-            stored.contained_fraction) == (0.5, None, None)
-    assert read_calibration(tmp_path) == (None, None, None, None)
+            stored.contained_fraction,
+            stored.core_probability) == (0.5, None, None, None)
+    assert read_calibration(tmp_path) == (None,) * 5
     with pytest.raises(TypeError, match='must be a ModelCalibration'):
         write_calibration({'score_threshold': 0.5}, directory)
 
@@ -248,6 +266,12 @@ def test_calibrate_bad_values(tiny_model_dir):
         calibrate(tiny_model_dir, scenes, contained_fractions=(0.8, 0))
     with pytest.raises(ValueError, match='at least one value'):
         calibrate(tiny_model_dir, scenes, contained_fractions=())
+    with pytest.raises(TypeError, match='core_probability is what'):
+        calibrate(tiny_model_dir, scenes, core_probability=0.8)
+    with pytest.raises(ValueError, match='core_probability must be in'):
+        calibrate(tiny_model_dir, scenes, core_probabilities=(0.8, -0.1))
+    with pytest.raises(ValueError, match='at least one value'):
+        calibrate(tiny_model_dir, scenes, core_probabilities=())
     with pytest.raises(ValueError, match='isolated must hold'):
         calibrate(tiny_model_dir, scenes, isolated=[])
     with pytest.raises(ValueError, match='max_split_rate needs isolated'):
@@ -341,6 +365,13 @@ def test_calibrate_command(calibrated_model, simulated_datasets, tmp_path,
     assert '--contained-fractions must be in (0, 1]' in capsys.readouterr().err
     assert main(args + ['--overwrite', '--contained-fractions', 'a']) == 2
     assert 'comma-separated numbers' in capsys.readouterr().err
+    # the candidate core probabilities
+    assert main(args + ['--overwrite', '--core-probabilities', '0.6']) == 0
+    stored = json.loads((directory / CALIBRATION_FILE).read_text())
+    assert stored['core_probability'] == 0.6
+    capsys.readouterr()
+    assert main(args + ['--overwrite', '--core-probabilities', '0.6,2']) == 2
+    assert '--core-probabilities must be in [0, 1]' in capsys.readouterr().err
     # the isolated galaxies that must stay whole
     assert main(args + ['--overwrite', '--max-split-rate', '0.1']) == 2
     assert '--max-split-rate needs --isolated' in capsys.readouterr().err
@@ -378,6 +409,7 @@ def _settings(f1_err):
     return Table({'threshold': [0.5, 0.6, 0.7, 0.8],
                   'min_snr': [0.0, 0.0, 5.0, 5.0],
                   'contained_fraction': [0.95, 0.8, 0.8, 0.95],
+                  'core_probability': [0.0, 0.7, 0.9, 0.0],
                   'n_detections': [120, 110, 100, 80],
                   'precision': [0.90, 0.96, 0.97, 0.99],
                   'recall': [0.7, 0.68, 0.66, 0.55],
@@ -391,11 +423,11 @@ def test_choice_prefers_purity_within_the_noise_of_f1():
     table = _settings(f1_err=0.02)
     # 0.5 misses the precision; 0.7 is within the noise of 0.6's F1 with
     # fewer detections; 0.8 is not
-    assert _choose(table, 0.95) == (0.7, 5.0, 0.8)
+    assert _choose(table, 0.95) == (0.7, 5.0, 0.8, 0.9)
     table['f1_err'] = 0.001
-    assert _choose(table, 0.95) == (0.6, 0.0, 0.8)
+    assert _choose(table, 0.95) == (0.6, 0.0, 0.8, 0.7)
     # no setting precise enough: the most precise
-    assert _choose(table, 0.999) == (0.8, 5.0, 0.95)
+    assert _choose(table, 0.999) == (0.8, 5.0, 0.95, 0.0)
 
 
 def test_choice_keeps_isolated_galaxies_whole():
@@ -403,13 +435,13 @@ def test_choice_keeps_isolated_galaxies_whole():
 
     table = _settings(f1_err=0.001)
     table['split_rate'] = [np.nan, 0.08, 0.04, 0.02]
-    assert _choose(table, 0.95) == (0.6, 0.0, 0.8)
+    assert _choose(table, 0.95) == (0.6, 0.0, 0.8, 0.7)
     # 0.6 splits too many isolated galaxies
-    assert _choose(table, 0.95, max_split_rate=0.05) == (0.7, 5.0, 0.8)
-    assert _choose(table, 0.95, max_split_rate=0.02) == (0.8, 5.0, 0.95)
+    assert _choose(table, 0.95, max_split_rate=0.05) == (0.7, 5.0, 0.8, 0.9)
+    assert _choose(table, 0.95, max_split_rate=0.02) == (0.8, 5.0, 0.95, 0.0)
     # none whole enough: the best F1 among those splitting fewest
     table['split_rate'] = [np.nan, 0.08, 0.04, 0.04]
-    assert _choose(table, 0.95, max_split_rate=0.01) == (0.7, 5.0, 0.8)
+    assert _choose(table, 0.95, max_split_rate=0.01) == (0.7, 5.0, 0.8, 0.9)
 
 
 def test_isolated_recipe_draws_one_structured_galaxy():

@@ -86,6 +86,12 @@ def pair_image():
      r'contained_fraction must be in \(0, 1\], got 1.5'),
     ({'contained_fraction': '0.9'}, TypeError,
      'contained_fraction must be a number'),
+    ({'core_probability': -0.1}, ValueError,
+     r'core_probability must be in \[0, 1\], got -0.1'),
+    ({'core_probability': 1.5}, ValueError,
+     r'core_probability must be in \[0, 1\], got 1.5'),
+    ({'core_probability': '0.7'}, TypeError,
+     'core_probability must be a number'),
     ({'n_pixels': 0}, ValueError,
      'n_pixels must be an integer >= 1, got 0'),
     ({'n_pixels': 2.5}, TypeError, 'n_pixels must be an integer, got 2.5'),
@@ -160,7 +166,8 @@ def test_repr_lists_settings(deblender, tiny_model_dir):
     assert repr(deblender) == (
         f"MaskRCNNDeblender(model='{tiny_model_dir}', n_bands=1, "
         'score_threshold=0.5, mask_threshold=0.5, duplicate_iou=0.6, '
-        'contained_fraction=0.95, n_pixels=5, min_snr=5.0, '
+        'contained_fraction=0.95, core_probability=0.0, n_pixels=5, '
+        'min_snr=5.0, '
         'flux_dilation=3, '
         'tile_size=64, tile_overlap=16, batch_size=8, progress_bar=False)')
 

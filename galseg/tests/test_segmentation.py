@@ -109,6 +109,39 @@ def test_contained_detections_are_suppressed():
     assert suppress_contained([faint], shape, 0.5, 0.95) == []
 
 
+def test_covered_neighbours_centred_outside_a_core_are_kept():
+    shape = (30, 30)
+    # a bright galaxy whose mask is confident (0.95) in its core, rows and
+    # columns 5-14, and uncertain (0.6) in its wing, out to 24
+    bright = np.full((25, 25), 0.6)
+    bright[5:15, 5:15] = 0.95
+    galaxy = _detection((0, 0, 25, 25), bright, 0.99)
+    # a faint neighbour, entirely under the wing, centred at (20, 20)
+    neighbour = _detection((17, 17, 24, 24), np.full((7, 7), 0.9), 0.9)
+    # a knot of the galaxy, entirely in its core, centred at (9, 9)
+    knot = _detection((7, 7, 12, 12), np.full((5, 5), 0.9), 0.9)
+    detections = [galaxy, neighbour, knot]
+    # the old rule (core_probability 0): both are dropped
+    assert suppress_contained(detections, shape, 0.5, 0.6) == [galaxy]
+    assert suppress_contained(detections, shape, 0.5, 0.6,
+                              core_probability=0.0) == [galaxy]
+    # the neighbour's centre lies where the galaxy's mask is 0.6
+    assert suppress_contained(detections, shape, 0.5, 0.6,
+                              core_probability=0.7) == [galaxy, neighbour]
+    assert suppress_contained(detections, shape, 0.5, 0.6,
+                              core_probability=0.6) == [galaxy]
+    # above the core's own probability, nothing covered is dropped
+    assert suppress_contained(detections, shape, 0.5, 0.6,
+                              core_probability=0.96) == detections
+    # the centre is the mask-probability-weighted centroid: a neighbour
+    # reaching into the core but centred in the wing is kept
+    reaching = np.full((10, 10), 0.55)
+    reaching[3:, 3:] = 0.99
+    neighbour = _detection((12, 12, 22, 22), reaching, 0.9)
+    assert suppress_contained([galaxy, neighbour], shape, 0.5, 0.6,
+                              core_probability=0.7) == [galaxy, neighbour]
+
+
 def test_shares_add_up_to_one_and_fill_the_image():
     shape = (12, 40)
     a = _detection((2, 2, 10, 10), np.full((8, 8), 0.9), 0.9)
