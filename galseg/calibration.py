@@ -561,9 +561,10 @@ class _CachedNetwork:
 def _choose(table, min_precision, max_split_rate=None):
     """
     The setting (a value per column of `SETTINGS`) of the most
-    conservative one within one standard error of the best F1 among those reaching
-    the precision and, with a ``max_split_rate``, splitting no more of
-    the isolated galaxies (``split_rate``) than that.
+    conservative one within one standard error of the best F1 among
+    those reaching the precision and, with a ``max_split_rate``,
+    splitting no more of the isolated galaxies (``split_rate``) than
+    that.
     """
     precision = np.nan_to_num(np.asarray(table['precision']), nan=-1.0)
     f1 = np.nan_to_num(np.asarray(table['f1']), nan=-1.0)

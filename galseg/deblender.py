@@ -194,8 +194,8 @@ class MaskRCNNDeblender:
     def __init__(self, model='default', *, score_threshold=None,
                  mask_threshold=0.5, duplicate_iou=0.6,
                  contained_fraction=None, core_probability=None,
-                 n_pixels=5, min_snr=None, flux_dilation=3, tile_size=None, tile_overlap=None,
-                 batch_size=8, progress_bar=False):
+                 n_pixels=5, min_snr=None, flux_dilation=3, tile_size=None,
+                 tile_overlap=None, batch_size=8, progress_bar=False):
         if score_threshold is not None:
             score_threshold = check_fraction('score_threshold',
                                              score_threshold)
