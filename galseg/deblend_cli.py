@@ -69,6 +69,11 @@ def add_arguments(parser):
                         help='drop a detection lying at least this fraction '
                              'inside more confident ones (default: the one '
                              'chosen for the model, see MaskRCNNDeblender)')
+    parser.add_argument('--core-probability', type=float, default=None,
+                        help='drop such a detection only if its centre '
+                             "lies where a more confident one's mask "
+                             'probability reaches this (default: the one '
+                             'chosen for the model, see MaskRCNNDeblender)')
     parser.add_argument('--n-pixels', type=int, default=None,
                         help='minimum number of connected pixels of a '
                              "segment (default: MaskRCNNDeblender's)")
@@ -99,6 +104,7 @@ def run(args):
     settings = {'score_threshold': args.score_threshold,
                 'mask_threshold': args.mask_threshold,
                 'contained_fraction': args.contained_fraction,
+                'core_probability': args.core_probability,
                 'n_pixels': args.n_pixels,
                 'min_snr': args.min_snr,
                 'flux_dilation': args.flux_dilation,
@@ -341,6 +347,10 @@ def _write_segmentation(path, result, shape, wcs, deblender, overwrite):
     header['MASKTHR'] = (deblender.mask_threshold, 'mask threshold')
     header['MINSNR'] = (deblender.min_snr,
                         'least signal-to-noise ratio of a segment')
+    header['CONTFRAC'] = (deblender.contained_fraction,
+                          'covered fraction dropping a detection')
+    header['COREPROB'] = (deblender.core_probability,
+                          'mask probability at its centre dropping it')
     header['FLUXDIL'] = (deblender.flux_dilation,
                          'mask growth for deblended_flux [pixel]')
     with atomic_output(path, overwrite) as tmp:

@@ -59,7 +59,9 @@ def test_round_trip(image_file, tmp_path, tiny_model_dir, capsys):
     assert labels.dtype.kind == 'i' and labels.shape == (64, 64)
     assert set(np.unique(labels)) == {0, 1, 2}
     assert header['NSOURCES'] == 2
-    assert header['MINSNR'] == 5.0  # the tiny model has no calibration
+    # the tiny model has no calibration: the deblender's defaults
+    assert (header['MINSNR'], header['CONTFRAC'],
+            header['COREPROB']) == (5.0, 0.95, 0.0)
     # the segmentation image keeps the input WCS
     wcs_in, wcs_out = WCS(make_header()), WCS(header)
     assert_allclose(wcs_out.pixel_to_world_values(10.0, 50.0),
@@ -282,4 +284,9 @@ def test_bad_setting_named(image_file, tmp_path, tiny_model_dir, capsys):
             '--catalog', str(tmp_path / 'c.ecsv'), '--min-snr', '-1']
     assert main(args) != 0
     assert 'min_snr must be >= 0, got -1.0' in capsys.readouterr().err
+    assert not (tmp_path / 'c.ecsv').exists()
+    args[-2:] = ['--core-probability', '1.2']
+    assert main(args) != 0
+    assert 'core_probability must be in [0, 1], got 1.2' in (
+        capsys.readouterr().err)
     assert not (tmp_path / 'c.ecsv').exists()
