@@ -24,18 +24,10 @@ def add_arguments(parser):
                         metavar='P',
                         help='detection-level precision the threshold must '
                              'reach')
-    parser.add_argument('--contained-fractions',
-                        default=','.join(f'{value:g}' for value in
-                                         CONTAINED_FRACTIONS),
-                        metavar='F[,F...]',
-                        help='candidate contained fractions, in (0, 1], '
-                             'comma-separated')
-    parser.add_argument('--core-probabilities',
-                        default=','.join(f'{value:g}' for value in
-                                         CORE_PROBABILITIES),
-                        metavar='P[,P...]',
-                        help='candidate core probabilities, in [0, 1], '
-                             'comma-separated')
+    _add_candidates(parser, '--contained-fractions', CONTAINED_FRACTIONS,
+                    'contained fractions, in (0, 1]')
+    _add_candidates(parser, '--core-probabilities', CORE_PROBABILITIES,
+                    'core probabilities, in [0, 1]')
     parser.add_argument('--isolated', metavar='DIR',
                         help='validation dataset of isolated galaxies with '
                              'real structure (e.g. simulated from galseg/'
@@ -48,6 +40,13 @@ def add_arguments(parser):
                              f'(default: {MAX_SPLIT_RATE:g})')
     parser.add_argument('--overwrite', action='store_true',
                         help="replace the model's existing calibration")
+
+
+def _add_candidates(parser, option, values, what):
+    """An option of comma-separated candidate values (see `_fractions`)."""
+    parser.add_argument(option, metavar='X[,X...]',
+                        default=','.join(f'{value:g}' for value in values),
+                        help=f'candidate {what}, comma-separated')
 
 
 def _print_reliability(title, table):
