@@ -43,7 +43,8 @@ def add_arguments(parser):
 
 
 def _add_candidates(parser, option, values, what):
-    """An option of comma-separated candidate values (see `_fractions`)."""
+    """An option of comma-separated candidate values (read by
+    `_candidate_values`)."""
     parser.add_argument(option, metavar='X[,X...]',
                         default=','.join(f'{value:g}' for value in values),
                         help=f'candidate {what}, comma-separated')
@@ -80,7 +81,7 @@ def _print_settings(result):
         print(line)
 
 
-def _fractions(text, option, low_open):
+def _candidate_values(text, option, low_open):
     """The candidate values, in [0, 1] (or (0, 1] with ``low_open``), of a
     comma-separated ``option``."""
     from .validation import check_fraction
@@ -108,10 +109,10 @@ def run(args):
         check_fraction('--min-precision', args.min_precision, low_open=True)
         if args.max_scenes is not None:
             check_int('--max-scenes', args.max_scenes, minimum=1)
-        fractions = _fractions(args.contained_fractions,
-                               '--contained-fractions', low_open=True)
-        cores = _fractions(args.core_probabilities, '--core-probabilities',
-                           low_open=False)
+        fractions = _candidate_values(
+            args.contained_fractions, '--contained-fractions', low_open=True)
+        cores = _candidate_values(
+            args.core_probabilities, '--core-probabilities', low_open=False)
         if args.max_split_rate is not None:
             if args.isolated is None:
                 msg = '--max-split-rate needs --isolated'
