@@ -12,7 +12,7 @@ import tensorflow as tf
 from ..utils import masks_to_boxes
 
 __all__ = ['box_iou', 'encode_boxes', 'decode_boxes', 'clip_boxes',
-           'masks_to_boxes']
+           'batched_nms', 'masks_to_boxes']
 
 # Largest log-scale change a decoded box may get (as in detectron2):
 # keeps exp() finite for wild early-training regressions.
@@ -104,3 +104,44 @@ def clip_boxes(boxes, height, width):
     """Clip boxes to the image ``[0, height] x [0, width]``."""
     limits = tf.constant([height, width, height, width], boxes.dtype)
     return tf.clip_by_value(boxes, 0.0, limits)
+
+
+def batched_nms(boxes, scores, max_output_size, iou_threshold,
+                score_threshold):
+    """
+    Greedy non-maximum suppression of each image of a batch.
+
+    The same selection as `tf.image.non_max_suppression_padded` on a
+    batch, image by image with the per-image kernel of
+    `tf.image.non_max_suppression`, which on CPUs is tens of times
+    faster than the batched, accelerator-friendly algorithm.
+
+    Parameters
+    ----------
+    boxes : tensor of shape (batch, n, 4)
+    scores : tensor of shape (batch, n)
+    max_output_size : int
+    iou_threshold, score_threshold : float
+        A box is suppressed by a higher-scoring selected box when their
+        IoU exceeds ``iou_threshold``; boxes scoring at most
+        ``score_threshold`` are never selected.
+
+    Returns
+    -------
+    selected : int32 tensor of shape (batch, max_output_size)
+        Indices of the selected boxes in decreasing order of score,
+        padded with zeros.
+    n_selected : int32 tensor of shape (batch,)
+        How many of them are real.
+    """
+    def one_image(args):
+        image_boxes, image_scores = args
+        indices = tf.image.non_max_suppression(
+            image_boxes, image_scores, max_output_size,
+            iou_threshold=iou_threshold, score_threshold=score_threshold)
+        count = tf.size(indices)
+        return tf.pad(indices, [[0, max_output_size - count]]), count
+
+    return tf.map_fn(one_image, (tf.cast(boxes, tf.float32),
+                                 tf.cast(scores, tf.float32)),
+                     fn_output_signature=(tf.int32, tf.int32))

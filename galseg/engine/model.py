@@ -7,7 +7,7 @@ import tensorflow as tf
 from ..validation import check_int
 from .anchors import generate_anchors
 from .backbone import build_fpn, build_resnet
-from .boxes import clip_boxes, decode_boxes
+from .boxes import batched_nms, clip_boxes, decode_boxes
 from .config import MaskRCNNConfig
 from .heads import build_box_head, build_mask_head, build_rpn_head
 from .losses import (box_regression_loss, mask_loss, roi_class_loss,
@@ -312,11 +312,10 @@ class MaskRCNN(keras.Model):
         all_classes = tf.argmax(foreground, axis=-1, output_type=tf.int32) + 1
         all_class_scores = (tf.reduce_max(foreground, axis=-1)
                             / tf.maximum(source, 1e-12))
-        selected, n_valid = tf.image.non_max_suppression_padded(
-            refined, objectness, max_output_size=config.max_detections,
-            iou_threshold=config.detection_nms_threshold,
-            score_threshold=config.detection_score_threshold,
-            pad_to_max_output_size=True)
+        selected, n_valid = batched_nms(
+            refined, objectness, config.max_detections,
+            config.detection_nms_threshold,
+            config.detection_score_threshold)
         n_max = config.max_detections
         valid = tf.range(n_max)[None, :] < n_valid[:, None]
         keep = tf.cast(valid, tf.float32)

@@ -2,8 +2,9 @@ import numpy as np
 import tensorflow as tf
 from numpy.testing import assert_allclose
 
-from galseg.engine import (MaskRCNNConfig, box_iou, decode_boxes,
-                           encode_boxes, generate_anchors, masks_to_boxes)
+from galseg.engine import (MaskRCNNConfig, batched_nms, box_iou,
+                           decode_boxes, encode_boxes, generate_anchors,
+                           masks_to_boxes)
 
 STD = (0.1, 0.1, 0.2, 0.2)
 
@@ -34,6 +35,33 @@ def test_zero_deltas_give_the_reference():
     reference = tf.constant([[3.0, 4.0, 13.0, 24.0]])
     assert_allclose(decode_boxes(tf.zeros((1, 4)), reference, STD).numpy(),
                     reference.numpy())
+
+
+def test_batched_nms_known_selection():
+    # box 0 overlaps box 1 (IoU 0.91) and is suppressed; box 2 is apart;
+    # box 3 scores below the threshold
+    boxes = tf.constant([[[0, 0, 10, 10], [0, 0, 10, 11], [20, 20, 30, 30],
+                          [40, 40, 50, 50]]], tf.float32)
+    scores = tf.constant([[0.9, 0.95, 0.5, 0.1]])
+    selected, count = batched_nms(boxes, scores, 3, 0.5, 0.2)
+    assert count.numpy().tolist() == [2]
+    assert selected.numpy().tolist() == [[1, 2, 0]]  # padded with 0
+
+
+def test_batched_nms_matches_the_batched_tensorflow_op(rng):
+    corners = rng.uniform(0, 100, (4, 60, 2))
+    boxes = np.concatenate([corners, corners + rng.uniform(2, 30, (4, 60, 2))],
+                           axis=-1).astype(np.float32)
+    scores = rng.uniform(0, 1, (4, 60)).astype(np.float32)
+    selected, count = batched_nms(boxes, scores, 20, 0.5, 0.3)
+    expected, expected_count = tf.image.non_max_suppression_padded(
+        boxes, scores, max_output_size=20, iou_threshold=0.5,
+        score_threshold=0.3, pad_to_max_output_size=True)
+    assert count.numpy().tolist() == expected_count.numpy().tolist()
+    for image in range(4):
+        n = int(count[image])
+        assert selected[image, :n].numpy().tolist() == \
+            expected[image, :n].numpy().tolist()
 
 
 def test_anchor_layout():
