@@ -234,6 +234,48 @@ class ScoreCalibration:
             raw, calibrated = np.r_[raw, 1.0], np.r_[calibrated, calibrated]
         return cls(raw=tuple(raw), calibrated=tuple(np.clip(calibrated, 0, 1)))
 
+    def raw_threshold(self, threshold):
+        """
+        The lowest network score whose calibrated score reaches
+        ``threshold``.
+
+        Network scores below it calibrate to less than ``threshold``, so
+        a network asked only for detections above it (see
+        `~galseg.engine.MaskRCNN.detect`) loses none that reach
+        ``threshold`` once calibrated.
+
+        Parameters
+        ----------
+        threshold : float
+            A calibrated score in [0, 1].
+
+        Returns
+        -------
+        raw : float
+            The network score, in [0, 1]; 1 when no score reaches
+            ``threshold``.
+
+        Examples
+        --------
+        >>> from galseg.calibration import ScoreCalibration
+        >>> calibration = ScoreCalibration(raw=(0.0, 0.9, 1.0),
+        ...                                calibrated=(0.0, 0.5, 0.9))
+        >>> round(calibration.raw_threshold(0.7), 3)
+        0.95
+        """
+        threshold = check_fraction('threshold', threshold)
+        raw = np.asarray(self.raw)
+        calibrated = np.asarray(self.calibrated)
+        if threshold <= calibrated[0]:
+            return 0.0
+        if threshold > calibrated[-1]:
+            return 1.0
+        upper = int(np.argmax(calibrated >= threshold))
+        lower = upper - 1
+        step = ((threshold - calibrated[lower])
+                / (calibrated[upper] - calibrated[lower]))
+        return float(raw[lower] + step * (raw[upper] - raw[lower]))
+
     def to_dict(self):
         """The calibration as a JSON-ready dict."""
         return {'raw': list(self.raw), 'calibrated': list(self.calibrated)}
@@ -549,12 +591,14 @@ class _CachedNetwork:
         self.config = model.config
         self._outputs = {}
 
-    def detect(self, images, batch_size=8):
+    def detect(self, images, batch_size=8, score_threshold=None):
         images = np.ascontiguousarray(images)
-        key = (images.shape, hashlib.sha1(images.tobytes()).hexdigest())
+        key = (images.shape, hashlib.sha1(images.tobytes()).hexdigest(),
+               score_threshold)
         if key not in self._outputs:
-            self._outputs[key] = self._model.detect(images,
-                                                    batch_size=batch_size)
+            self._outputs[key] = self._model.detect(
+                images, batch_size=batch_size,
+                score_threshold=score_threshold)
         return self._outputs[key]
 
 

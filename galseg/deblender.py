@@ -424,8 +424,9 @@ class MaskRCNNDeblender:
                 batch = tiles[start:start + self.batch_size]
                 images = np.stack([normalized_tile(data, bad, tile)
                                    for tile in batch])
-                outputs = self.model.detect(images,
-                                            batch_size=self.batch_size)
+                outputs = self.model.detect(
+                    images, batch_size=self.batch_size,
+                    score_threshold=self._network_threshold())
                 if self.score_calibration is not None:
                     outputs = [{**output, 'scores': self.score_calibration(
                         output['scores'])} for output in outputs]
@@ -454,6 +455,17 @@ class MaskRCNNDeblender:
         return suppress_contained(detections, shape, self.mask_threshold,
                                   self.contained_fraction,
                                   self.core_probability)
+
+    def _network_threshold(self):
+        """The network score below which no detection can reach
+        ``score_threshold`` once calibrated: the network skips those
+        (and their masks, most of its time per detection)."""
+        raw = self.score_threshold
+        if self.score_calibration is not None:
+            raw = self.score_calibration.raw_threshold(raw)
+        # the network keeps scores above its threshold, we keep those
+        # reaching ours: a little lower, and ties are kept
+        return max(raw - 1e-6, 0.0)
 
 
 def _warn_crowded(n_crowded, n_tiles, tile_size, max_instances):

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..validation import check_int
+from ..validation import check_fraction, check_int
 from .anchors import generate_anchors
 from .backbone import build_fpn, build_resnet
 from .boxes import batched_nms, clip_boxes, decode_boxes
@@ -271,9 +271,13 @@ class MaskRCNN(keras.Model):
         return list(self.loss_trackers)
 
     # --- inference ----------------------------------------------------------
-    def call(self, images, training=False):
+    def call(self, images, training=False, score_threshold=None):
         """
         Detect instances in a batch of normalised images.
+
+        Detections are kept when their score exceeds ``score_threshold``
+        (`None`: ``config.detection_score_threshold``) and only they get
+        masks.
 
         Returns
         -------
@@ -312,10 +316,11 @@ class MaskRCNN(keras.Model):
         all_classes = tf.argmax(foreground, axis=-1, output_type=tf.int32) + 1
         all_class_scores = (tf.reduce_max(foreground, axis=-1)
                             / tf.maximum(source, 1e-12))
+        if score_threshold is None:
+            score_threshold = config.detection_score_threshold
         selected, n_valid = batched_nms(
             refined, objectness, config.max_detections,
-            config.detection_nms_threshold,
-            config.detection_score_threshold)
+            config.detection_nms_threshold, score_threshold)
         n_max = config.max_detections
         valid = tf.range(n_max)[None, :] < n_valid[:, None]
         keep = tf.cast(valid, tf.float32)
@@ -338,10 +343,11 @@ class MaskRCNN(keras.Model):
                 'class_scores': class_scores, 'masks': masks,
                 'n_detections': n_valid}
 
-    def _full_resolution(self, images):
+    def _full_resolution(self, images, score_threshold):
         """Detections with their masks pasted into the image frame; the
         masks of the real detections only, image after image."""
-        detections = self(images, training=False)
+        detections = self(images, training=False,
+                          score_threshold=score_threshold)
         size = self.config.image_size
         valid = (tf.range(self.config.max_detections)[None, :]
                  < detections['n_detections'][:, None])
@@ -351,7 +357,7 @@ class MaskRCNN(keras.Model):
             tf.gather_nd(detections['boxes'], where), size, size)
         return detections
 
-    def detect(self, images, batch_size=8):
+    def detect(self, images, batch_size=8, score_threshold=None):
         """
         Detect instances and return them with full-resolution masks.
 
@@ -364,6 +370,12 @@ class MaskRCNN(keras.Model):
             Images per forward pass at most.  A shorter batch (the last
             one, or fewer images than this) is padded only to the next
             power of two: one image costs one image's pass.
+        score_threshold : float or `None`, optional
+            Only detections scoring above this are returned (and get a
+            mask, which is most of the cost of a detection); `None`
+            means ``config.detection_score_threshold``, and a lower value
+            is raised to it.  The detections above a threshold are the
+            same whatever threshold they were found with.
 
         Returns
         -------
@@ -383,6 +395,12 @@ class MaskRCNN(keras.Model):
         """
         images = self._validate_images(images)
         batch_size = check_int('batch_size', batch_size, minimum=1)
+        floor = self.config.detection_score_threshold
+        if score_threshold is None:
+            score_threshold = floor
+        score_threshold = tf.constant(
+            max(check_fraction('score_threshold', score_threshold), floor),
+            tf.float32)
         if self._detect_function is None:
             self._detect_function = tf.function(self._full_resolution,
                                                 reduce_retracing=True)
@@ -395,7 +413,8 @@ class MaskRCNN(keras.Model):
                 batch = np.concatenate([batch, np.zeros(
                     (padded - n_real, *batch.shape[1:]), np.float32)])
             output = {key: value.numpy() for key, value in
-                      self._detect_function(tf.constant(batch)).items()}
+                      self._detect_function(tf.constant(batch),
+                                            score_threshold).items()}
             first = 0
             for index in range(n_real):
                 n = int(output['n_detections'][index])

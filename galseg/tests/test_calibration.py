@@ -49,6 +49,21 @@ def test_fit_keeps_order_and_round_trips():
     assert ScoreCalibration.fit([0.5, 0.8], [True, True])(0.9) == 1.0
 
 
+def test_raw_threshold_inverts_the_calibration():
+    calibration = ScoreCalibration(raw=(0.0, 0.3, 0.6, 0.9, 1.0),
+                                   calibrated=(0.0, 0.4, 0.4, 0.8, 0.95))
+    for threshold in (0.1, 0.4, 0.5, 0.8, 0.9):
+        raw = calibration.raw_threshold(threshold)
+        assert calibration(raw) == pytest.approx(threshold)
+        assert calibration(raw - 1e-3) < threshold
+    # a flat stretch: its lowest score already reaches the threshold
+    assert calibration.raw_threshold(0.4) == pytest.approx(0.3)
+    assert calibration.raw_threshold(0.0) == 0.0
+    assert calibration.raw_threshold(0.99) == 1.0  # no score reaches it
+    with pytest.raises(ValueError, match=r'threshold must be in \[0, 1\]'):
+        calibration.raw_threshold(-0.1)
+
+
 @pytest.mark.parametrize('kwargs, error, match', [
     (dict(raw=(0.0, 0.5), calibrated=(0.2,)), ValueError, 'same length'),
     (dict(raw=(0.5, 0.5), calibrated=(0.1, 0.2)), ValueError,
@@ -200,6 +215,31 @@ def test_deblender_uses_the_model_calibration(calibrated_model,
     assert_allclose(np.sort(result_calibrated.scores),
                     np.sort(result.score_calibration(result_raw.scores)),
                     atol=1e-6)
+
+
+def test_network_skips_only_detections_that_cannot_pass(calibrated_model):
+    """The deblender asks the network only for scores that can reach its
+    threshold once calibrated: the result is the same as with every
+    detection."""
+    from galseg import MaskRCNNDeblender
+
+    directory, _ = calibrated_model
+    scene = _blob_scenes(1, seed=5)[0]
+    for threshold in (0.3, 0.6, 0.9):
+        deblender = MaskRCNNDeblender(directory, score_threshold=threshold,
+                                      min_snr=0)
+        gated = deblender.deblend(scene.image, background=0.0)
+        detect = deblender.model.detect
+        deblender.model.detect = (
+            lambda images, batch_size=8, score_threshold=None:
+            detect(images, batch_size=batch_size))
+        everything = deblender.deblend(scene.image, background=0.0)
+        if everything is None:
+            assert gated is None
+            continue
+        assert_allclose(gated.scores, everything.scores)
+        assert np.array_equal(gated.segmentation_image.data,
+                              everything.segmentation_image.data)
 
 
 def test_stored_calibration_is_checked(calibrated_model, tmp_path):

@@ -377,9 +377,9 @@ def test_one_stamp_is_one_network_pass(tiny_model_dir, pair_image):
     deblender(pair_image)  # traces the network
     network = deblender.model._detect_function
 
-    def counting(images):
+    def counting(images, score_threshold):
         batches.append(int(images.shape[0]))
-        return network(images)
+        return network(images, score_threshold)
 
     deblender.model._detect_function = counting
     deblender(pair_image)

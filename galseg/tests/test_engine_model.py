@@ -129,6 +129,30 @@ def test_trained_model_finds_the_blobs(tiny_training):
     assert n_confident <= 1.2 * n_true
 
 
+def test_detect_score_threshold_keeps_the_same_detections(tiny_training):
+    """Asking for detections above a score gives exactly those of the
+    default threshold that score above it, masks and all."""
+    images = tiny_training['data']['images'][:4]
+    model = tiny_training['model']
+    everything = model.detect(images)
+    threshold = float(np.median(np.concatenate(
+        [found['scores'] for found in everything])))
+    above = model.detect(images, score_threshold=threshold)
+    for found, kept in zip(everything, above):
+        keep = found['scores'] > threshold
+        assert len(kept['scores']) == keep.sum()
+        for key in ('boxes', 'classes', 'class_scores', 'scores', 'masks'):
+            assert_allclose(kept[key], found[key][keep], atol=1e-5,
+                            err_msg=key)
+    # below the network's own threshold it keeps its own
+    floor = model.config.detection_score_threshold
+    low = model.detect(images, score_threshold=floor / 2)
+    assert [len(f['scores']) for f in low] == \
+        [len(f['scores']) for f in everything]
+    with pytest.raises(ValueError, match=r'score_threshold must be in'):
+        model.detect(images, score_threshold=1.5)
+
+
 def test_save_load_round_trip(tiny_training, tmp_path):
     model = tiny_training['model']
     save_model(model, tmp_path / 'model')
