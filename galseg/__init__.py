@@ -19,9 +19,11 @@ except ImportError:  # running from a source tree that was never built
     except PackageNotFoundError:
         __version__ = '0.0.dev0'
 
+from .exceptions import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
 
 __all__ = ['__version__', 'MaskRCNNDeblender', 'DeblendResult']
+__all__ += exceptions.__all__  # noqa: F405
 __all__ += normalization.__all__  # noqa: F405
 
 

@@ -41,6 +41,7 @@ calibrated score, and the default ``score_threshold``, ``min_snr``,
 ``galseg calibrate`` does all of this from the command line.
 """
 
+import contextlib
 import copy
 import itertools
 import datetime
@@ -567,9 +568,12 @@ def threshold_table(deblender, scenes, thresholds=THRESHOLDS,
     rng = np.random.default_rng(F1_BOOTSTRAP_SEED)
     resamples = rng.integers(0, len(scenes), (F1_BOOTSTRAP, len(scenes)))
     rows = []
-    for setting in itertools.product(thresholds, min_snrs, fractions,
-                                     cores):
-        _, _, per_scene = _outcomes(_with_setting(cached, setting), scenes)
+    with _each_warning_once():  # every setting runs the scenes again
+        per_setting = [_outcomes(_with_setting(cached, setting), scenes)[2]
+                       for setting in itertools.product(
+                           thresholds, min_snrs, fractions, cores)]
+    for setting, per_scene in zip(itertools.product(
+            thresholds, min_snrs, fractions, cores), per_setting):
         n_detections, n_found, n_true = per_scene.sum(axis=0)
         precision = n_found / n_detections if n_detections else np.nan
         recall = n_found / n_true if n_true else np.nan
@@ -583,6 +587,27 @@ def threshold_table(deblender, scenes, thresholds=THRESHOLDS,
                                                    float, float))
 
 
+@contextlib.contextmanager
+def _each_warning_once():
+    """Collect the warnings of a block and give each distinct one
+    (message and category) once, at its end: a calibration runs the same
+    scenes once per candidate setting."""
+    with warnings.catch_warnings(record=True) as caught:
+        try:
+            yield
+        finally:
+            seen = set()
+            distinct = []
+            for warning in caught:
+                key = (str(warning.message), warning.category)
+                if key not in seen:
+                    seen.add(key)
+                    distinct.append(warning)
+    for warning in distinct:
+        warnings.warn_explicit(warning.message, warning.category,
+                               warning.filename, warning.lineno)
+
+
 class _CachedNetwork:
     """A model whose ``detect`` remembers its outputs per input batch."""
 
@@ -592,14 +617,22 @@ class _CachedNetwork:
         self._outputs = {}
 
     def detect(self, images, batch_size=8, score_threshold=None):
+        # the detections above a threshold are the same whatever
+        # threshold they were found with: one pass at the lowest serves
+        # every higher one
+        floor = self.config.detection_score_threshold
+        threshold = (floor if score_threshold is None
+                     else max(score_threshold, floor))
         images = np.ascontiguousarray(images)
-        key = (images.shape, hashlib.sha1(images.tobytes()).hexdigest(),
-               score_threshold)
-        if key not in self._outputs:
-            self._outputs[key] = self._model.detect(
-                images, batch_size=batch_size,
-                score_threshold=score_threshold)
-        return self._outputs[key]
+        key = (images.shape, hashlib.sha1(images.tobytes()).hexdigest())
+        if key not in self._outputs or self._outputs[key][0] > threshold:
+            self._outputs[key] = (threshold, self._model.detect(
+                images, batch_size=batch_size, score_threshold=threshold))
+        found_with, outputs = self._outputs[key]
+        if threshold == found_with:
+            return outputs
+        return [{name: values[output['scores'] > threshold]
+                 for name, values in output.items()} for output in outputs]
 
 
 def _choose(table, min_precision, max_split_rate=None):
@@ -808,22 +841,23 @@ def calibrate(model, scenes, min_precision=0.95, thresholds=THRESHOLDS,
     # must see the scores around the thresholds
     low = copy.copy(deblender)
     low.score_threshold = min(thresholds) / 2
-    scores, is_true, _ = detection_outcomes(low, scenes)
-    if len(scores) == 0:
-        msg = 'the model finds no source in the validation scenes'
-        raise ValueError(msg)
-    score_calibration = ScoreCalibration.fit(scores, is_true)
+    with _each_warning_once():  # the scenes run once per setting
+        scores, is_true, _ = detection_outcomes(low, scenes)
+        if len(scores) == 0:
+            msg = 'the model finds no source in the validation scenes'
+            raise ValueError(msg)
+        score_calibration = ScoreCalibration.fit(scores, is_true)
 
-    deblender.score_calibration = score_calibration
-    table = threshold_table(deblender, scenes, thresholds, min_snrs,
-                            fractions, cores)
-    photutils_rate = None
-    if isolated is not None:
-        table['split_rate'] = _split_rates(deblender, isolated, table,
-                                           min_precision)
-        photutils_rate = _photutils_split_rate(isolated)
-        if max_split_rate is None:
-            max_split_rate = MAX_SPLIT_RATE
+        deblender.score_calibration = score_calibration
+        table = threshold_table(deblender, scenes, thresholds, min_snrs,
+                                fractions, cores)
+        photutils_rate = None
+        if isolated is not None:
+            table['split_rate'] = _split_rates(deblender, isolated, table,
+                                               min_precision)
+            photutils_rate = _photutils_split_rate(isolated)
+            if max_split_rate is None:
+                max_split_rate = MAX_SPLIT_RATE
     calibrated = score_calibration(scores)
     score_threshold, min_snr, fraction, core = _choose(table, min_precision,
                                                        max_split_rate)

@@ -470,14 +470,14 @@ class MaskRCNNDeblender:
 
 def _warn_crowded(n_crowded, n_tiles, tile_size, max_instances):
     """Warn that tiles were more crowded than the model knows."""
-    from astropy.utils.exceptions import AstropyUserWarning
+    from .exceptions import CrowdedTilesWarning
 
     msg = (f'{n_crowded} of {n_tiles} tiles of {tile_size} px look more '
            'crowded than the model was trained for (at most '
            f'{max_instances} sources per stamp): the network answered with '
            'a detection spanning the whole tile instead of the sources, '
            'which was dropped, and sources there are likely missed')
-    warnings.warn(msg, AstropyUserWarning, stacklevel=4)
+    warnings.warn(msg, CrowdedTilesWarning, stacklevel=4)
 
 
 def _chosen(given, calibrated, default):

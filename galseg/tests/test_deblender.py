@@ -17,7 +17,7 @@ from photutils.segmentation import SegmentationImage, SourceCatalog
 from photutils.utils import NoDetectionsWarning
 
 import galseg.models
-from galseg import DeblendResult, MaskRCNNDeblender
+from galseg import CrowdedTilesWarning, DeblendResult, MaskRCNNDeblender
 from galseg.catalog import build_result
 from galseg.tiling import Detection, make_tiles
 
@@ -871,10 +871,11 @@ class _CrowdedNetwork:
         self.network = network
         self.config = network.config
 
-    def detect(self, images, batch_size=8):
+    def detect(self, images, batch_size=8, score_threshold=None):
         size = self.config.image_size
         outputs = []
-        for output in self.network.detect(images, batch_size=batch_size):
+        for output in self.network.detect(images, batch_size=batch_size,
+                                          score_threshold=score_threshold):
             masks = np.asarray(output['masks'], dtype=np.float32)
             diffuse = np.full((1, size, size), 0.6, np.float32)
             outputs.append({
@@ -895,7 +896,7 @@ def test_catch_all_detection_of_a_crowded_tile_is_dropped_with_a_warning(
     crowded = MaskRCNNDeblender(tiny_model_dir, score_threshold=0.5)
     crowded.model = _CrowdedNetwork(plain.model)
     expected = plain.deblend(pair_image, background=0.0)
-    with pytest.warns(AstropyUserWarning,
+    with pytest.warns(CrowdedTilesWarning,
                       match=r'1 of 1 tiles of 64 px look more crowded than '
                             r'the model was trained for'):
         result = crowded.deblend(pair_image, background=0.0)
@@ -910,3 +911,38 @@ def test_catch_all_detection_of_a_crowded_tile_is_dropped_with_a_warning(
     with warnings.catch_warnings():
         warnings.simplefilter('error', AstropyUserWarning)
         plain.deblend(pair_image, background=0.0)
+
+
+def test_calibration_reports_crowded_tiles_once(tiny_model_dir, pair_image):
+    """`galseg.calibration.threshold_table` runs every scene once per
+    setting: a crowded tile is reported once, not once per run; and its
+    cached network answers every threshold from one pass."""
+    from galseg.calibration import threshold_table
+
+    deblender = MaskRCNNDeblender(tiny_model_dir, score_threshold=0.5)
+    passes = []
+    crowded = _CrowdedNetwork(deblender.model)
+    detect = crowded.detect
+
+    def counting(images, batch_size=8, score_threshold=None):
+        passes.append(score_threshold)
+        return detect(images, batch_size=batch_size,
+                      score_threshold=score_threshold)
+
+    crowded.detect = counting
+    deblender.model = crowded
+    noise = np.random.default_rng(3).normal(0, 1, pair_image.shape)
+    scene = SimpleNamespace(
+        image=(pair_image + noise)[np.newaxis].astype(np.float32),
+        footprints=np.zeros((0, *pair_image.shape), bool),
+        catalog=QTable({'x': np.zeros(0), 'y': np.zeros(0),
+                        'has_footprint': np.zeros(0, bool)}),
+        psf_fwhm=np.array([3.0]), noise_sigma=np.array([1.0]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        table = threshold_table(deblender, [scene, scene],
+                                thresholds=(0.3, 0.6, 0.9))
+    assert len(table) == 3
+    assert sum(issubclass(w.category, CrowdedTilesWarning)
+               for w in caught) == 1
+    assert len(passes) == 1  # the lowest threshold first, once
