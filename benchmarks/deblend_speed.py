@@ -3,9 +3,10 @@ Deblending speed of galseg next to photutils and SEP, in one run.
 
 * 128x128 px stamps: the network alone on batches of normalised stamps
   (``MaskRCNN.detect``, asked as the deblender asks it for the
-  detections that can reach its score threshold), the full ``MaskRCNNDeblender.deblend`` (with the
-  catalog) stamp by stamp, photutils ``detect_sources`` +
-  ``deblend_sources`` and SEP ``extract`` (each with its Kron fluxes,
+  detections that can reach its score threshold), the full
+  ``MaskRCNNDeblender.deblend`` (with the catalog) stamp by stamp,
+  photutils ``detect_sources`` + ``deblend_sources`` and SEP
+  ``extract`` (each with its Kron fluxes,
   as `galseg.evaluation.photutils_deblend` and `galseg.evaluation.sep_deblend`
   measure them) on the same stamps.
 * A crowded 2048x2048 px field (a mosaic of 128 px scenes of 4-6

@@ -568,12 +568,12 @@ def threshold_table(deblender, scenes, thresholds=THRESHOLDS,
     rng = np.random.default_rng(F1_BOOTSTRAP_SEED)
     resamples = rng.integers(0, len(scenes), (F1_BOOTSTRAP, len(scenes)))
     rows = []
+    settings = list(itertools.product(thresholds, min_snrs, fractions,
+                                      cores))
     with _each_warning_once():  # every setting runs the scenes again
         per_setting = [_outcomes(_with_setting(cached, setting), scenes)[2]
-                       for setting in itertools.product(
-                           thresholds, min_snrs, fractions, cores)]
-    for setting, per_scene in zip(itertools.product(
-            thresholds, min_snrs, fractions, cores), per_setting):
+                       for setting in settings]
+    for setting, per_scene in zip(settings, per_setting):
         n_detections, n_found, n_true = per_scene.sum(axis=0)
         precision = n_found / n_detections if n_detections else np.nan
         recall = n_found / n_true if n_true else np.nan
@@ -593,19 +593,14 @@ def _each_warning_once():
     (message and category) once, at its end: a calibration runs the same
     scenes once per candidate setting."""
     with warnings.catch_warnings(record=True) as caught:
-        try:
-            yield
-        finally:
-            seen = set()
-            distinct = []
-            for warning in caught:
-                key = (str(warning.message), warning.category)
-                if key not in seen:
-                    seen.add(key)
-                    distinct.append(warning)
-    for warning in distinct:
-        warnings.warn_explicit(warning.message, warning.category,
-                               warning.filename, warning.lineno)
+        yield
+    seen = set()
+    for warning in caught:
+        key = (str(warning.message), warning.category)
+        if key not in seen:
+            seen.add(key)
+            warnings.warn_explicit(warning.message, warning.category,
+                                   warning.filename, warning.lineno)
 
 
 class _CachedNetwork:
