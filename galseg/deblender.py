@@ -419,6 +419,7 @@ class MaskRCNNDeblender:
         n_batches = math.ceil(len(tiles) / self.batch_size)
         detections = []
         crowded = 0  # tiles with a catch-all detection
+        network_threshold = self._network_threshold()
         with _progress_bar(n_batches, self.progress_bar) as bar:
             for start in range(0, len(tiles), self.batch_size):
                 batch = tiles[start:start + self.batch_size]
@@ -426,7 +427,7 @@ class MaskRCNNDeblender:
                                    for tile in batch])
                 outputs = self.model.detect(
                     images, batch_size=self.batch_size,
-                    score_threshold=self._network_threshold())
+                    score_threshold=network_threshold)
                 if self.score_calibration is not None:
                     outputs = [{**output, 'scores': self.score_calibration(
                         output['scores'])} for output in outputs]
