@@ -30,7 +30,9 @@ Each family is scored with `galseg.evaluation.evaluate` (what users get:
 segmentation images and catalogs) and printed as one table; the
 evaluation tables are written to ``robustness.ecsv`` and a gallery of
 galseg's worst scenes per family (most extra sources, then most missed
-galaxies) to ``worst-<family>.png`` in ``--out``.
+galaxies) to ``worst-<family>.png`` in ``--out`` (none for a family
+where galseg got every scene's count right; an earlier run's is
+removed).
 
 The seeds 9001, 9002, ... make the families held-out test data: nothing
 is chosen on them. ``--first-seed`` draws the same families from other
@@ -185,9 +187,13 @@ def main():
             rows.append([name, str(len(scenes)), row['method'], *values])
             print('| ' + ' | '.join(rows[-1]) + ' |')
         worst = worst_examples(scenes, masks)
+        slug = re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')
+        gallery = out / f'worst-{slug}.png'
         if worst:
-            slug = re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')
-            plot_gallery(worst, out / f'worst-{slug}.png', overwrite=True)
+            plot_gallery(worst, gallery, overwrite=True)
+        else:
+            # no scene went wrong: no gallery, not an earlier run's
+            gallery.unlink(missing_ok=True)
     table = vstack(tables)
     table.write(out / 'robustness.ecsv', format='ascii.ecsv',
                 overwrite=True)
