@@ -116,7 +116,11 @@ def scene_truth(scene):
         `None`), ``psf_fwhm`` (the mean over bands, pixels) and
         ``half_light_radii`` (pixels, NaN where unknown; `None` without
         a ``half_light_radius`` column in arcsec and the scene's
-        ``pixel_scale``), for the ``m`` sources that have a footprint.
+        ``pixel_scale``), for the ``m`` sources that have a footprint;
+        ``ignored_positions`` and ``ignored_half_light_radii``, the same
+        for the real sources too faint to have one, which the
+        detection-level scores neither count nor hold against a method
+        that finds them (see `~galseg.evaluation.EvaluationAccumulator`).
 
     Raises
     ------
@@ -142,6 +146,8 @@ def scene_truth(scene):
         'fluxes': None if fluxes is None else fluxes[keep],
         'psf_fwhm': float(np.mean(scene.psf_fwhm)),
         'half_light_radii': _half_light_radii(scene, keep),
+        'ignored_positions': positions[~keep].reshape(-1, 2),
+        'ignored_half_light_radii': _half_light_radii(scene, ~keep),
     }
 
 
@@ -416,9 +422,11 @@ def _make_table(summaries, times, bins):
                           'matched at IoU 0.5',
         'det_precision': 'fraction of detections within one PSF FWHM (or '
                          'the half-light radius, if larger) of a '
-                         'true source not matched yet',
+                         'true source not matched yet (detections of '
+                         'real sources without a footprint left out)',
         'det_recall': 'fraction of true sources matched by position',
-        'over_count': 'fraction of images with more detections than true '
+        'over_count': 'fraction of images with more detections (less '
+                      'those of sources without a footprint) than true '
                       'sources',
         'under_count': 'fraction of images with fewer detections than '
                        'true sources',
@@ -597,7 +605,10 @@ def evaluate(dataset, methods, plots_dir=None, max_scenes=None,
                     true_fluxes=truth['fluxes'],
                     true_positions=truth['positions'],
                     psf_fwhm=truth['psf_fwhm'],
-                    true_half_light_radii=truth['half_light_radii'])
+                    true_half_light_radii=truth['half_light_radii'],
+                    ignored_positions=truth.get('ignored_positions'),
+                    ignored_half_light_radii=truth.get(
+                        'ignored_half_light_radii'))
             except (TypeError, ValueError) as exc:
                 msg = f'method {name!r}, scene {index}: {exc}'
                 raise type(exc)(msg) from exc

@@ -452,6 +452,30 @@ def _validate_positions(positions, masks, name):
     return positions
 
 
+def _validate_ignored(positions, half_light_radii):
+    """The ``ignored_positions`` and ``ignored_half_light_radii`` of
+    `EvaluationAccumulator.add`, validated."""
+    if positions is None:
+        if half_light_radii is not None:
+            msg = 'ignored_half_light_radii needs ignored_positions'
+            raise ValueError(msg)
+        return None, None
+    positions = np.asarray(positions, dtype=float)
+    if positions.size == 0:
+        positions = positions.reshape(0, 2)
+    if positions.ndim != 2 or positions.shape[1] != 2:
+        msg = (f'ignored_positions must have shape (k, 2); got '
+               f'{positions.shape}')
+        raise ValueError(msg)
+    if half_light_radii is not None:
+        half_light_radii = _validate_vector(
+            half_light_radii, 'ignored_half_light_radii', len(positions))
+        if np.any(half_light_radii < 0):
+            msg = 'ignored_half_light_radii must not be negative'
+            raise ValueError(msg)
+    return positions, half_light_radii
+
+
 def _validate_fluxes(fluxes, name, n):
     fluxes = np.asarray(fluxes, dtype=float)
     if fluxes.ndim not in (1, 2) or len(fluxes) != n:
@@ -521,10 +545,15 @@ class EvaluationAccumulator:
       half of its mask lies in the true footprints, else *spurious*
       (``fragments`` and ``spurious`` are fractions of all
       detections); ``det_pair_recovery`` is the pair recovery with
-      these matches.
+      these matches.  Real sources without a footprint (too faint to
+      reach the footprint threshold anywhere: ``ignored_positions``)
+      are scored as COCO scores its crowd regions: a detection left
+      unmatched that lies within their match radius is neither true nor
+      false, and is left out of ``det_precision``, ``fragments``,
+      ``spurious`` and the counts (``n_ignored`` such detections).
     * **Counts**: ``over_count`` and ``under_count`` are the fractions
-      of images with more, and with fewer, detections than true
-      sources.
+      of images with more, and with fewer, detections (less the
+      ignored ones) than true sources.
     * **Total and segment flux errors** (detection-level matches): the
       median relative error of ``pred_fluxes`` (a method's own best
       total flux) and of ``pred_segment_fluxes`` (the sums of the data
@@ -553,6 +582,7 @@ class EvaluationAccumulator:
         self._source_flux_errors = []
         self._count_difference = []
         self._n_det_true_positive = 0
+        self._n_det_ignored = 0
         self._n_fragments = 0
         self._n_spurious = 0
         self._det_pair_recovered = []
@@ -581,7 +611,8 @@ class EvaluationAccumulator:
     def add(self, pred_masks, pred_scores, true_masks, *, pred_fluxes=None,
             true_fluxes=None, true_positions=None, psf_fwhm=None,
             pred_positions=None, pred_segment_fluxes=None,
-            true_half_light_radii=None):
+            true_half_light_radii=None, ignored_positions=None,
+            ignored_half_light_radii=None):
         """
         Add the predictions and the truth of one image.
 
@@ -618,6 +649,15 @@ class EvaluationAccumulator:
             The half-light radius of each true source in pixels, of
             shape ``(m,)`` (NaN where unknown): a detection-level match
             reaches this far where it is larger than the PSF FWHM.
+        ignored_positions : `~numpy.ndarray`, optional
+            The ``(x, y)`` positions of real sources that have no
+            footprint, of shape ``(k, 2)``: detections of them (by
+            position, as for the true sources, after those) count as
+            neither true nor false at the detection level.  Used only
+            with ``psf_fwhm``.
+        ignored_half_light_radii : `~numpy.ndarray`, optional
+            Their half-light radii in pixels, of shape ``(k,)``, as
+            ``true_half_light_radii``.
 
         Raises
         ------
@@ -648,6 +688,8 @@ class EvaluationAccumulator:
             if np.any(true_half_light_radii < 0):
                 msg = 'true_half_light_radii must not be negative'
                 raise ValueError(msg)
+        ignored_positions, ignored_half_light_radii = _validate_ignored(
+            ignored_positions, ignored_half_light_radii)
         if psf_fwhm is not None:
             psf_fwhm = float(psf_fwhm)
             if not psf_fwhm > 0:
@@ -700,12 +742,14 @@ class EvaluationAccumulator:
                 if errors.size:
                     source_errors[pred_to_true_50[index]] = np.median(errors)
         self._source_flux_errors.append(source_errors)
-        self._count_difference.append(n_pred - n_true)
+        n_ignored = 0
         if psf_fwhm is not None:
-            self._add_detection_level(
+            n_ignored = self._add_detection_level(
                 pred_masks, pred_scores, pred_positions, true_masks,
                 true_positions, psf_fwhm, pred_fluxes, pred_segment_fluxes,
-                true_fluxes, true_half_light_radii)
+                true_fluxes, true_half_light_radii, ignored_positions,
+                ignored_half_light_radii)
+        self._count_difference.append(n_pred - n_ignored - n_true)
 
         self._scores.append(pred_scores)
         self._is_tp.append(is_tp)
@@ -717,19 +761,31 @@ class EvaluationAccumulator:
     def _add_detection_level(self, pred_masks, pred_scores, pred_positions,
                              true_masks, true_positions, psf_fwhm,
                              pred_fluxes, pred_segment_fluxes, true_fluxes,
-                             true_half_light_radii):
+                             true_half_light_radii, ignored_positions,
+                             ignored_half_light_radii):
+        """Accumulate the detection-level statistics of one image;
+        return the number of detections of ignored sources."""
         n_true = len(true_masks)
         pred_to_true, true_to_pred = match_detections(
             pred_positions, pred_scores, true_positions,
             detection_match_radius(psf_fwhm, true_half_light_radii))
         found = pred_to_true >= 0
+        ignored = np.zeros(len(found), dtype=bool)
+        if ignored_positions is not None and (~found).any():
+            left = np.flatnonzero(~found)
+            to_ignored, _ = match_detections(
+                pred_positions[left], pred_scores[left], ignored_positions,
+                detection_match_radius(psf_fwhm, ignored_half_light_radii))
+            ignored[left[to_ignored >= 0]] = True
         self._n_det_true_positive += int(found.sum())
+        self._n_det_ignored += int(ignored.sum())
         footprints = true_masks.any(axis=0)
         area = pred_masks.sum(axis=(1, 2))
         inside = (pred_masks & footprints).sum(axis=(1, 2))
-        fragment = ~found & (2 * inside >= np.maximum(area, 1))
+        unmatched = ~found & ~ignored
+        fragment = unmatched & (2 * inside >= np.maximum(area, 1))
         self._n_fragments += int(fragment.sum())
-        self._n_spurious += int((~found & ~fragment).sum())
+        self._n_spurious += int((unmatched & ~fragment).sum())
         first, second, _ = close_pairs(true_positions,
                                        self.separation_bins[-1] * psf_fwhm)
         self._det_pair_recovered.append((true_to_pred[first] >= 0)
@@ -748,6 +804,7 @@ class EvaluationAccumulator:
             errors.append(source_errors)
         self._source_separation.append(
             _nearest_neighbour_distance(true_positions) / psf_fwhm)
+        return int(ignored.sum())
 
     def _true_source_bins(self, positions, psf_fwhm):
         if len(positions) < 2:
@@ -795,7 +852,7 @@ class EvaluationAccumulator:
             ``n_true_per_bin`` (one value per bin), ``blend_recovery``
             (over all pairs) and ``n_images``; at the detection level
             (see the class notes; with ``psf_fwhm``), ``det_precision``,
-            ``det_recall``, ``fragments``, ``spurious``,
+            ``det_recall``, ``fragments``, ``spurious``, ``n_ignored``,
             ``det_pair_recovery`` (per bin), ``total_flux_error``,
             ``total_flux_error_blended``, ``segment_flux_error``,
             ``segment_flux_error_blended``, ``source_total_flux_errors``,
@@ -892,10 +949,12 @@ class EvaluationAccumulator:
         }
 
     def _detection_level_summary(self, pair_bins, n_pairs):
-        n_pred = sum(len(scores) for scores in self._scores)
+        n_pred = (sum(len(scores) for scores in self._scores)
+                  - self._n_det_ignored)
         difference = np.array(self._count_difference)
         n_images = max(self.n_images, 1)
         summary = {
+            'n_ignored': int(self._n_det_ignored),
             'det_precision': (self._n_det_true_positive / n_pred
                               if n_pred else np.nan),
             'det_recall': (self._n_det_true_positive / self.n_true
@@ -945,7 +1004,8 @@ def evaluate_instances(pred_masks, pred_scores, true_masks, *,
                        pred_fluxes=None, true_fluxes=None,
                        true_positions=None, psf_fwhm=None,
                        pred_positions=None, pred_segment_fluxes=None,
-                       true_half_light_radii=None,
+                       true_half_light_radii=None, ignored_positions=None,
+                       ignored_half_light_radii=None,
                        separation_bins=DEFAULT_SEPARATION_BINS,
                        iou_thresholds=COCO_IOU_THRESHOLDS):
     """
@@ -977,5 +1037,7 @@ def evaluate_instances(pred_masks, pred_scores, true_masks, *,
                     true_positions=true_positions, psf_fwhm=psf_fwhm,
                     pred_positions=pred_positions,
                     pred_segment_fluxes=pred_segment_fluxes,
-                    true_half_light_radii=true_half_light_radii)
+                    true_half_light_radii=true_half_light_radii,
+                    ignored_positions=ignored_positions,
+                    ignored_half_light_radii=ignored_half_light_radii)
     return accumulator.summary()

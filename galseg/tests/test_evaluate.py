@@ -93,11 +93,14 @@ def test_scene_truth(scenes):
     assert_allclose(truth['psf_fwhm'], 2.3548 * 2.0, rtol=1e-6)
     # without a half_light_radius column, matching uses the PSF FWHM only
     assert truth['half_light_radii'] is None
+    # the source too faint for a footprint is kept apart, to be ignored
+    assert_equal(truth['ignored_positions'], [[10.0, 10.0]])
     scene = scenes[2]
     catalog = scene.catalog.copy()
     catalog['half_light_radius'] = np.full(len(catalog), 0.6)  # arcsec
     truth = scene_truth(dataclasses.replace(scene, catalog=catalog))
     assert_allclose(truth['half_light_radii'], [0.6 / 0.2])
+    assert_allclose(truth['ignored_half_light_radii'], [0.6 / 0.2])
 
 
 def test_match_catalog():
@@ -160,6 +163,30 @@ def test_evaluate_table(scenes):
     assert set(result.ap_vs_separation) == set(methods)
     assert result.methods == list(methods)
     assert result.summaries['oracle']['n_true_positive'] == 5
+
+
+def test_evaluate_ignores_detections_of_sources_without_footprint(scenes):
+    # a method that finds the galaxy too faint for a footprint as well:
+    # at the detection level it is neither right nor wrong
+    def oracle_and_faint(scene):
+        masks, scores, fluxes = oracle(scene)
+        if not scene.catalog['has_footprint'].all():
+            faint = np.zeros((1, SIZE, SIZE), bool)
+            faint[0, 9:12, 9:12] = True
+            masks = np.concatenate([masks, faint])
+            scores = np.append(scores, 0.1)
+            fluxes = np.concatenate([fluxes, fluxes[:1]])
+        return masks, scores, fluxes
+
+    result = evaluate(scenes, {'oracle': oracle,
+                               'oracle_and_faint': oracle_and_faint})
+    oracle_row, faint_row = result.table
+    for name in ('det_precision', 'det_recall'):
+        assert oracle_row[name] == faint_row[name] == 1.0, name
+    assert faint_row['over_count'] == faint_row['spurious'] == 0.0
+    assert result.summaries['oracle_and_faint']['n_ignored'] == 1
+    # the mask-level scores still count it as a false positive
+    assert faint_row['n_pred'] == 6 and faint_row['precision'] < 1.0
 
 
 def test_evaluate_sep(scenes):

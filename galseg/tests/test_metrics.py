@@ -454,6 +454,59 @@ def test_counts_fragments_and_spurious():
     assert_allclose(result['source_total_flux_errors'], [0.0, np.nan])
 
 
+def test_detections_of_sources_without_footprint_are_ignored():
+    # one galaxy with a footprint, one real galaxy too faint to have one:
+    # finding the faint one is neither a true nor a false detection, and
+    # does not make the image over-counted; a noise peak still counts
+    truth = np.zeros((1, 40, 40), dtype=bool)
+    truth[0, 5:15, 5:15] = True
+    pred = np.zeros((3, 40, 40), dtype=bool)
+    pred[0, 5:15, 5:15] = True
+    pred[1, 28:32, 28:32] = True  # the faint galaxy at (29.5, 29.5)
+    pred[2, 0:3, 30:33] = True
+    kwargs = dict(true_positions=[[10, 10]], psf_fwhm=3.0)
+    plain = evaluate_instances(pred[:2], [0.9, 0.8], truth, **kwargs)
+    assert plain['det_precision'] == 0.5 and plain['over_count'] == 1.0
+    result = evaluate_instances(pred[:2], [0.9, 0.8], truth,
+                                ignored_positions=[[29.5, 29.5]], **kwargs)
+    assert result['det_precision'] == 1.0 and result['det_recall'] == 1.0
+    assert result['n_ignored'] == 1
+    assert result['over_count'] == 0.0 and result['spurious'] == 0.0
+    # the noise peak is no detection of it: it stays spurious
+    result = evaluate_instances(pred, [0.9, 0.8, 0.7], truth,
+                                ignored_positions=[[29.5, 29.5]], **kwargs)
+    assert result['det_precision'] == 0.5
+    assert result['spurious'] == 0.5 and result['n_ignored'] == 1
+    assert result['over_count'] == 1.0
+    # a source with a footprint is matched first: an ignored source at
+    # the same place takes nothing from it
+    result = evaluate_instances(pred[:1], [0.9], truth,
+                                ignored_positions=[[10, 10]], **kwargs)
+    assert result['det_precision'] == 1.0 and result['n_ignored'] == 0
+    # the radius reaches the ignored source's half-light radius
+    far = evaluate_instances(pred[:2], [0.9, 0.8], truth,
+                             ignored_positions=[[24.5, 29.5]], **kwargs)
+    assert far['n_ignored'] == 0
+    near = evaluate_instances(pred[:2], [0.9, 0.8], truth,
+                              ignored_positions=[[24.5, 29.5]],
+                              ignored_half_light_radii=[6.0], **kwargs)
+    assert near['n_ignored'] == 1
+    accumulator = EvaluationAccumulator()
+    with pytest.raises(ValueError, match=r'ignored_positions must have '
+                       r'shape \(k, 2\)'):
+        accumulator.add(pred, [0.9, 0.8, 0.7], truth,
+                        ignored_positions=[1.0, 2.0, 3.0], **kwargs)
+    with pytest.raises(ValueError, match='ignored_half_light_radii needs '
+                       'ignored_positions'):
+        accumulator.add(pred, [0.9, 0.8, 0.7], truth,
+                        ignored_half_light_radii=[1.0], **kwargs)
+    with pytest.raises(ValueError, match='ignored_half_light_radii must not '
+                       'be negative'):
+        accumulator.add(pred, [0.9, 0.8, 0.7], truth,
+                        ignored_positions=[[1.0, 2.0]],
+                        ignored_half_light_radii=[-1.0], **kwargs)
+
+
 def test_detection_level_pair_recovery_and_blended_fluxes():
     # a close pair whose faint member cannot reach IoU 0.5 in a
     # partition: found by position all the same
