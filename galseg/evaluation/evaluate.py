@@ -22,7 +22,8 @@ from ..validation import check_int
 from .baselines import Prediction
 from .metrics import (COCO_IOU_THRESHOLDS, DEFAULT_SEPARATION_BINS,
                       EvaluationAccumulator, _validate_bins,
-                      detection_match_radius, match_detections)
+                      detection_match_radius, ignored_detections,
+                      match_detections)
 
 __all__ = ['EvaluationResult', 'default_methods', 'evaluate',
            'galseg_predictor', 'match_catalog', 'photutils_predictor',
@@ -183,7 +184,10 @@ def match_catalog(catalog, scores, truth):
     -------
     to_true : `~numpy.ndarray` of int
         The matched true source of each catalog row (an index into the
-        truth), -1 if none.
+        truth), -1 if none, and -2 for a row matched, after the true
+        sources, to a real source without a footprint (the truth's
+        ``ignored_positions``, if any): neither true nor false (see
+        `~galseg.evaluation.ignored_detections`).
     """
     positions = np.column_stack([_as_array(catalog['x_centroid']),
                                  _as_array(catalog['y_centroid'])])
@@ -191,6 +195,12 @@ def match_catalog(catalog, scores, truth):
                                     truth['half_light_radii'])
     to_true, _ = match_detections(positions, scores, truth['positions'],
                                   radius)
+    if truth.get('ignored_positions') is not None:
+        ignored = ignored_detections(
+            positions, scores, to_true, truth['ignored_positions'],
+            detection_match_radius(truth['psf_fwhm'],
+                                   truth.get('ignored_half_light_radii')))
+        to_true[ignored] = -2
     return to_true
 
 

@@ -20,8 +20,8 @@ import numpy as np
 __all__ = ['COCO_IOU_THRESHOLDS', 'COCO_RECALL_THRESHOLDS',
            'DEFAULT_SEPARATION_BINS', 'EvaluationAccumulator',
            'average_precision', 'close_pairs', 'detection_match_radius',
-           'evaluate_instances', 'mask_iou', 'match_detections',
-           'match_instances']
+           'evaluate_instances', 'ignored_detections', 'mask_iou',
+           'match_detections', 'match_instances']
 
 #: IoU thresholds of the COCO AP: 0.50, 0.55, ..., 0.95.
 COCO_IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
@@ -335,6 +335,46 @@ def match_detections(positions, scores, true_positions, max_distance):
             pred_to_true[index] = nearest
             true_to_pred[nearest] = index
     return pred_to_true, true_to_pred
+
+
+def ignored_detections(positions, scores, pred_to_true, ignored_positions,
+                       max_distance):
+    """
+    Which unmatched detections are detections of ignored sources.
+
+    The detections that `match_detections` left unmatched are matched
+    the same way to the positions of real sources that the truth does
+    not score (sources too faint to have a footprint): such a detection
+    is neither true nor false, as COCO scores its crowd regions.
+
+    Parameters
+    ----------
+    positions, scores : `~numpy.ndarray`
+        The detections, as for `match_detections`.
+    pred_to_true : `~numpy.ndarray` of int
+        Their matches to the true sources, from `match_detections`.
+    ignored_positions : `~numpy.ndarray` or `None`
+        ``(k, 2)`` positions of the ignored sources.
+    max_distance : float or `~numpy.ndarray`
+        The largest distance of a match, one value or one per ignored
+        source (see `detection_match_radius`).
+
+    Returns
+    -------
+    ignored : `~numpy.ndarray` of bool
+        ``(n,)``: whether each detection is one of an ignored source.
+    """
+    pred_to_true = np.asarray(pred_to_true).reshape(-1)
+    ignored = np.zeros(len(pred_to_true), dtype=bool)
+    left = np.flatnonzero(pred_to_true < 0)
+    if ignored_positions is None or len(left) == 0:
+        return ignored
+    positions = np.asarray(positions, dtype=float).reshape(-1, 2)
+    scores = np.asarray(scores, dtype=float).reshape(-1)
+    to_ignored, _ = match_detections(positions[left], scores[left],
+                                     ignored_positions, max_distance)
+    ignored[left[to_ignored >= 0]] = True
+    return ignored
 
 
 def detection_match_radius(psf_fwhm, half_light_radii=None):
@@ -770,13 +810,9 @@ class EvaluationAccumulator:
             pred_positions, pred_scores, true_positions,
             detection_match_radius(psf_fwhm, true_half_light_radii))
         found = pred_to_true >= 0
-        ignored = np.zeros(len(found), dtype=bool)
-        if ignored_positions is not None and (~found).any():
-            left = np.flatnonzero(~found)
-            to_ignored, _ = match_detections(
-                pred_positions[left], pred_scores[left], ignored_positions,
-                detection_match_radius(psf_fwhm, ignored_half_light_radii))
-            ignored[left[to_ignored >= 0]] = True
+        ignored = ignored_detections(
+            pred_positions, pred_scores, pred_to_true, ignored_positions,
+            detection_match_radius(psf_fwhm, ignored_half_light_radii))
         self._n_det_true_positive += int(found.sum())
         self._n_det_ignored += int(ignored.sum())
         footprints = true_masks.any(axis=0)

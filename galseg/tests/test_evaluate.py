@@ -116,6 +116,12 @@ def test_match_catalog():
     truth['half_light_radii'] = None
     assert_array_equal(match_catalog(catalog, [0.9, 0.8, 0.7], truth),
                        [-1, 1, -1])
+    # a faint galaxy without a footprint at (44, 21): the third source
+    # found it, neither true nor false
+    truth['ignored_positions'] = np.array([[44.0, 21.0]])
+    truth['ignored_half_light_radii'] = None
+    assert_array_equal(match_catalog(catalog, [0.9, 0.8, 0.7], truth),
+                       [-1, 1, -2])
 
 
 def test_evaluate_table(scenes):

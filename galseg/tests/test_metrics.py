@@ -7,7 +7,8 @@ from numpy.testing import assert_allclose, assert_array_equal, assert_equal
 from galseg.evaluation.metrics import (COCO_IOU_THRESHOLDS, EvaluationAccumulator,
                                        average_precision, close_pairs,
                                        detection_match_radius,
-                                       evaluate_instances, mask_iou,
+                                       evaluate_instances, ignored_detections,
+                                       mask_iou,
                                        match_detections, match_instances)
 
 SHAPE = (32, 32)
@@ -505,6 +506,16 @@ def test_detections_of_sources_without_footprint_are_ignored():
         accumulator.add(pred, [0.9, 0.8, 0.7], truth,
                         ignored_positions=[[1.0, 2.0]],
                         ignored_half_light_radii=[-1.0], **kwargs)
+
+
+def test_ignored_detections():
+    # detections 0 and 2 unmatched; 2 lies by the ignored source, and
+    # so does 1, which is matched to a true source already
+    ignored = ignored_detections([[0, 0], [10, 0], [10.5, 0]],
+                                 [0.9, 0.8, 0.7], [-1, 0, -1],
+                                 [[10, 0]], max_distance=2)
+    assert_array_equal(ignored, [False, False, True])
+    assert not ignored_detections([[0, 0]], [0.9], [-1], None, 2).any()
 
 
 def test_detection_level_pair_recovery_and_blended_fluxes():
