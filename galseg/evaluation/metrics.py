@@ -508,12 +508,18 @@ def _validate_ignored(positions, half_light_radii):
                f'{positions.shape}')
         raise ValueError(msg)
     if half_light_radii is not None:
-        half_light_radii = _validate_vector(
+        half_light_radii = _validate_radii(
             half_light_radii, 'ignored_half_light_radii', len(positions))
-        if np.any(half_light_radii < 0):
-            msg = 'ignored_half_light_radii must not be negative'
-            raise ValueError(msg)
     return positions, half_light_radii
+
+
+def _validate_radii(radii, name, n):
+    # one non-negative half-light radius per source
+    radii = _validate_vector(radii, name, n)
+    if np.any(radii < 0):
+        msg = f'{name} must not be negative'
+        raise ValueError(msg)
+    return radii
 
 
 def _validate_fluxes(fluxes, name, n):
@@ -723,11 +729,8 @@ class EvaluationAccumulator:
         true_positions = _validate_positions(true_positions, true_masks,
                                              'true_positions')
         if true_half_light_radii is not None:
-            true_half_light_radii = _validate_vector(
+            true_half_light_radii = _validate_radii(
                 true_half_light_radii, 'true_half_light_radii', n_true)
-            if np.any(true_half_light_radii < 0):
-                msg = 'true_half_light_radii must not be negative'
-                raise ValueError(msg)
         ignored_positions, ignored_half_light_radii = _validate_ignored(
             ignored_positions, ignored_half_light_radii)
         if psf_fwhm is not None:
