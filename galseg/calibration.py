@@ -9,7 +9,8 @@ sources.  `calibrate` runs a model on simulated validation scenes
 detection true when its centroid lies within one PSF FWHM (or the
 source's half-light radius, if larger) of a true source not matched
 yet (`galseg.evaluation.match_catalog`, the detection-level matching
-of the benchmarks), and
+of the benchmarks; a detection of a real source too faint to have a
+footprint is neither true nor false, as there), and
 
 * fits a `ScoreCalibration`: the isotonic (monotone) regression of
   "is true" on the score, so that a calibrated score is the fraction of
@@ -452,6 +453,11 @@ def detection_outcomes(deblender, scenes):
     """
     Run a deblender on simulated scenes and score each detection.
 
+    A detection left unmatched that lies within the match radius of a
+    real source without a footprint (too faint to be asked for, see
+    `galseg.evaluation.ignored_detections`) is neither true nor false:
+    it is left out, as the benchmarks score it.
+
     Parameters
     ----------
     deblender : `~galseg.MaskRCNNDeblender`
@@ -462,7 +468,7 @@ def detection_outcomes(deblender, scenes):
     Returns
     -------
     scores : `~numpy.ndarray`
-        The ``score`` of every source found.
+        The ``score`` of every source found (but those left out).
     is_true : `~numpy.ndarray` of bool
         Whether its centroid lies within one PSF FWHM, or the half-light
         radius if larger (`galseg.evaluation.detection_match_radius`), of
@@ -490,11 +496,14 @@ def _outcomes(deblender, scenes):
         if result is None:
             per_scene.append((0, 0, n_true))
             continue
-        # a detection of a source without a footprint (-2) counts as
-        # false here, as when the bundled model was calibrated; the
-        # benchmarks leave it out (galseg.evaluation.ignored_detections)
-        found = match_catalog(result.catalog, result.scores, truth) >= 0
-        scores.extend(np.asarray(result.scores, dtype=float).tolist())
+        # a detection of a real source without a footprint (-2) is
+        # neither true nor false, as in the benchmarks
+        # (galseg.evaluation.ignored_detections)
+        to_true = match_catalog(result.catalog, result.scores, truth)
+        scored = to_true != -2
+        found = to_true[scored] >= 0
+        scores.extend(np.asarray(result.scores, dtype=float)[scored]
+                      .tolist())
         is_true.extend(found.tolist())
         per_scene.append((len(found), int(found.sum()), n_true))
     return (np.array(scores, dtype=float), np.array(is_true, dtype=bool),

@@ -360,6 +360,40 @@ def test_calibrate_keeps_isolated_galaxies_whole(tiny_model_dir, tmp_path):
     assert strict.photutils_split_rate == result.photutils_split_rate
 
 
+class _FixedDeblender:
+    """Finds a source at each given position, with the given scores."""
+
+    def __init__(self, positions, scores):
+        self.result = SimpleNamespace(
+            catalog=Table({'x_centroid': [p[0] for p in positions],
+                           'y_centroid': [p[1] for p in positions]}),
+            scores=np.asarray(scores, dtype=float))
+
+    def deblend(self, image, error=None, background=None):
+        return self.result
+
+
+def test_detections_of_sources_without_footprint_are_left_out():
+    from galseg.calibration import detection_outcomes
+
+    scene = _blob_scenes(2, seed=4)[1]  # two blobs
+    positions = list(zip(scene.catalog['x'], scene.catalog['y']))
+    finds_both = _FixedDeblender(positions + [(2.0, 2.0)], [0.9, 0.8, 0.7])
+    scores, is_true, n_true = detection_outcomes(finds_both, [scene])
+    assert_allclose(scores, [0.9, 0.8, 0.7])
+    assert is_true.tolist() == [True, True, False]
+    assert n_true == 2
+    # the second galaxy is real but too faint for a footprint: finding
+    # it is neither true nor false (as the benchmarks score it), while
+    # the detection on empty sky stays false
+    scene.catalog['has_footprint'][1] = False
+    scene.footprints[1] = False
+    scores, is_true, n_true = detection_outcomes(finds_both, [scene])
+    assert_allclose(scores, [0.9, 0.7])
+    assert is_true.tolist() == [True, False]
+    assert n_true == 1
+
+
 def test_split_rate_counts_scenes_with_extra_sources(tiny_model_dir):
     from galseg import MaskRCNNDeblender
     from galseg.calibration import split_rate
