@@ -24,7 +24,8 @@ from .segmentation import (suppress_contained, suppress_merged,
                            suppress_nested)
 from .tiling import (catch_all_detections, make_tiles,
                      merge_tile_detections, normalized_tile,
-                     suppress_duplicates, tile_detections)
+                     replace_cut_detections, suppress_duplicates,
+                     tile_detections)
 from .validation import check_bool, check_fraction, check_int, check_number
 
 __all__ = ['MaskRCNNDeblender', 'DeblendResult', 'read_fits_image']
@@ -51,6 +52,10 @@ _CORE_PROBABILITY = 0.0
 # Candidates within this many pixels outside their tile's core are
 # compared with those of the neighbouring tile (see galseg.tiling).
 _SEAM_MARGIN = 2.0
+# A detection whose mask comes within this many pixels of an edge of its
+# tile inside the image is looked at again in a tile centred on it
+# (galseg.tiling.replace_cut_detections).
+_CUT_MARGIN = 8
 
 
 class MaskRCNNDeblender:
@@ -416,11 +421,36 @@ class MaskRCNNDeblender:
         """Run the network over the tiles and merge their detections."""
         shape = data.shape[1:]
         tiles = make_tiles(shape, self.tile_size, self.tile_overlap)
+        per_tile, crowded = self._find(data, bad, tiles, self.progress_bar)
+        if crowded:
+            _warn_crowded(crowded, len(tiles), self.tile_size,
+                          self.model.config.max_instances)
+        detections = merge_tile_detections(
+            [det for found in per_tile for det in found], tiles, shape,
+            self.mask_threshold, margin=_SEAM_MARGIN)
+        detections = replace_cut_detections(
+            detections, tiles, shape,
+            lambda centred: self._find(data, bad, centred)[0],
+            self.mask_threshold, margin=_CUT_MARGIN)
+        detections = suppress_duplicates(detections, self.mask_threshold,
+                                         self.duplicate_iou)
+        detections = suppress_merged(detections, self.mask_threshold)
+        detections = suppress_nested(detections, self.mask_threshold)
+        return suppress_contained(detections, shape, self.mask_threshold,
+                                  self.contained_fraction,
+                                  self.core_probability)
+
+    def _find(self, data, bad, tiles, progress_bar=False):
+        """
+        The detections of each tile, in image coordinates, and the
+        number of tiles where the network answered with a catch-all.
+        """
+        shape = data.shape[1:]
         n_batches = math.ceil(len(tiles) / self.batch_size)
-        detections = []
+        per_tile = []
         crowded = 0  # tiles with a catch-all detection
         network_threshold = self._network_threshold()
-        with _progress_bar(n_batches, self.progress_bar) as bar:
+        with _progress_bar(n_batches, progress_bar) as bar:
             for start in range(0, len(tiles), self.batch_size):
                 batch = tiles[start:start + self.batch_size]
                 images = np.stack([normalized_tile(data, bad, tile)
@@ -439,23 +469,11 @@ class MaskRCNNDeblender:
                     # a score below every threshold: tile_detections drops it
                     output = {**output, 'scores': np.where(
                         catch_all, -1.0, output['scores'])}
-                    detections.extend(tile_detections(
+                    per_tile.append(tile_detections(
                         output, tile, shape, self.score_threshold,
                         self.mask_threshold))
                 bar.update(1)
-        if crowded:
-            _warn_crowded(crowded, len(tiles), self.tile_size,
-                          self.model.config.max_instances)
-        detections = merge_tile_detections(detections, tiles, shape,
-                                           self.mask_threshold,
-                                           margin=_SEAM_MARGIN)
-        detections = suppress_duplicates(detections, self.mask_threshold,
-                                         self.duplicate_iou)
-        detections = suppress_merged(detections, self.mask_threshold)
-        detections = suppress_nested(detections, self.mask_threshold)
-        return suppress_contained(detections, shape, self.mask_threshold,
-                                  self.contained_fraction,
-                                  self.core_probability)
+        return per_tile, crowded
 
     def _network_threshold(self):
         """The network score below which no detection can reach

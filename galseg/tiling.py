@@ -27,6 +27,17 @@ a core is at least half the overlap (minus the margin) from the edges of
 its tile, so it is never cut as long as its radius is smaller than
 that: choose the overlap larger than the largest source you expect.
 
+Sources larger than that
+-------------------------
+A source whose mask, in the tile it was kept from, reaches an edge of
+that tile that lies inside the image (`cut_by_tile`) was seen cut, and
+the network's mask of a cut galaxy is unreliable.  Such a source is
+looked at again in a tile centred on it (`centred_tile`): its
+detection there, the one whose mask overlaps the kept one most (an
+intersection over union of at least ``iou_threshold`` in the area both
+tiles see), replaces the kept one if it is not cut itself.  Sources
+with a radius of up to half a tile are then seen whole.
+
 Finally, `suppress_duplicates` removes detections whose masks overlap a
 more confident detection almost entirely (the network may propose one
 source twice with differently shaped boxes, which its box-based
@@ -44,7 +55,8 @@ from .utils import mask_bbox
 
 __all__ = ['Tile', 'Detection', 'make_tiles', 'normalized_tile',
            'tile_detections', 'catch_all_detections',
-           'merge_tile_detections', 'suppress_duplicates']
+           'merge_tile_detections', 'cut_by_tile', 'centred_tile',
+           'replace_cut_detections', 'suppress_duplicates']
 
 #: A confident detection whose box spans at least this fraction of its
 #: tile in both axes, and
@@ -531,6 +543,152 @@ def merge_tile_detections(detections, tiles, image_shape, mask_threshold,
     return sorted(kept, key=lambda det: -det.score)
 
 
+def cut_by_tile(det, tile, image_shape, margin=0):
+    """
+    Whether a detection's mask reaches an edge of its tile that lies
+    inside the image, or comes within ``margin`` pixels of it: the
+    network saw that source cut (the mask of a cut galaxy often stops
+    short of the edge).
+
+    Parameters
+    ----------
+    det : `Detection`
+    tile : `Tile`
+        The tile it was found in.
+    image_shape : tuple of int
+        ``(ny, nx)`` of the image.
+    margin : int, optional
+        Pixels between the mask and the edge that still count as cut.
+
+    Returns
+    -------
+    cut : bool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from galseg.tiling import Detection, cut_by_tile, make_tiles
+    >>> tiles = make_tiles((200, 100), tile_size=100, overlap=20)
+    >>> def square(y0, x0, size):
+    ...     return Detection(box=np.array([y0, x0, y0 + size, x0 + size]),
+    ...                      score=0.9, class_id=1,
+    ...                      mask=np.ones((size, size), np.float32),
+    ...                      bbox=(y0, x0, y0 + size, x0 + size))
+    >>> cut_by_tile(square(70, 10, 30), tiles[0], (200, 100))
+    True
+    >>> cut_by_tile(square(0, 10, 30), tiles[0], (200, 100))
+    False
+    """
+    ny, nx = image_shape
+    y0, x0, y1, x1 = det.bbox
+    y_end, x_end = tile.y0 + tile.size, tile.x0 + tile.size
+    return bool((tile.y0 > 0 and y0 <= tile.y0 + margin)
+                or (y_end < ny and y1 >= y_end - margin)
+                or (tile.x0 > 0 and x0 <= tile.x0 + margin)
+                or (x_end < nx and x1 >= x_end - margin))
+
+
+def centred_tile(det, image_shape, size, index):
+    """
+    A tile centred on a detection's box, moved inside the image.
+
+    Parameters
+    ----------
+    det : `Detection`
+    image_shape : tuple of int
+        ``(ny, nx)`` of the image.
+    size : int
+        Side of the tile.
+    index : int
+        The new tile's ``index``.
+
+    Returns
+    -------
+    tile : `Tile`
+        With a core spanning the whole image (it is no part of the
+        grid of `make_tiles`).
+    """
+    y, x = det.centre
+    origin = [int(min(max(round(centre - size / 2), 0), max(length - size,
+                                                            0)))
+              for centre, length in zip((y, x), image_shape)]
+    return Tile(index=index, y0=origin[0], x0=origin[1], size=size,
+                core=(-np.inf, -np.inf, np.inf, np.inf))
+
+
+def replace_cut_detections(detections, tiles, image_shape, find,
+                           mask_threshold, iou_threshold=0.5, margin=0):
+    """
+    Look again, in a tile centred on it, at every source seen cut by its
+    tile (see the module notes).
+
+    Parameters
+    ----------
+    detections : list of `Detection`
+        Merged detections (`merge_tile_detections`).
+    tiles : list of `Tile`
+        The tiles they were found in (``Detection.tile`` indexes it).
+    image_shape : tuple of int
+        ``(ny, nx)`` of the image.
+    find : callable
+        ``find(new_tiles)`` returns, for each of a list of tiles, the
+        detections found in it in image coordinates (as
+        `tile_detections`).
+    mask_threshold : float
+        Threshold that turns mask probabilities into masks.
+    iou_threshold : float, optional
+        A detection of the centred tile is the same source when its mask
+        overlaps the cut one with at least this intersection over union,
+        in the area both tiles see.
+    margin : int, optional
+        The ``margin`` of `cut_by_tile`.
+
+    Returns
+    -------
+    detections : list of `Detection`
+        Sorted by decreasing score, each cut detection replaced by its
+        uncut detection in the centred tile where there is one.
+    """
+    cut = [index for index, det in enumerate(detections)
+           if cut_by_tile(det, tiles[det.tile], image_shape, margin)]
+    new_tiles, tile_of = {}, {}
+    for index in cut:
+        tile = centred_tile(detections[index], image_shape, tiles[0].size,
+                            len(tiles) + len(new_tiles))
+        own = tiles[detections[index].tile]
+        if (tile.y0, tile.x0) == (own.y0, own.x0):
+            continue
+        tile = new_tiles.setdefault((tile.y0, tile.x0), tile)
+        tile_of[index] = tile
+    if not tile_of:
+        return sorted(detections, key=lambda det: -det.score)
+    ordered = sorted(new_tiles.values(), key=lambda tile: tile.index)
+    found = dict(zip((tile.index for tile in ordered), find(ordered)))
+    all_tiles = {tile.index: tile for tile in (*tiles, *ordered)}
+    detections = list(detections)
+    for index, tile in tile_of.items():
+        det = detections[index]
+        region = _shared_region(all_tiles[det.tile], tile, image_shape)
+        best, best_iou = None, iou_threshold
+        for other in found[tile.index]:
+            if cut_by_tile(other, tile, image_shape, margin):
+                continue
+            iou = _shared_mask_iou(det, other, region, mask_threshold)
+            if iou >= best_iou:
+                best, best_iou = other, iou
+        if best is not None:
+            detections[index] = best
+    return sorted(detections, key=lambda det: -det.score)
+
+
+def _shared_region(tile, other_tile, image_shape):
+    """The ``(ymin, xmin, ymax, xmax)`` part of the image two tiles see."""
+    ny, nx = image_shape
+    return (max(tile.y0, other_tile.y0), max(tile.x0, other_tile.x0),
+            min(tile.y0 + tile.size, other_tile.y0 + other_tile.size, ny),
+            min(tile.x0 + tile.size, other_tile.x0 + other_tile.size, nx))
+
+
 def _tile_neighbours(tiles):
     """For each tile, the indices of the other tiles that overlap it."""
     y0 = np.array([tile.y0 for tile in tiles])
@@ -549,11 +707,8 @@ def _same_source(det, other, tiles, image_shape, mask_threshold,
     """Whether two detections from overlapping tiles are one source."""
     if not _bboxes_intersect(det, other):
         return False
-    tile, other_tile = tiles[det.tile], tiles[other.tile]
-    ny, nx = image_shape
-    region = (max(tile.y0, other_tile.y0), max(tile.x0, other_tile.x0),
-              min(tile.y0 + tile.size, other_tile.y0 + other_tile.size, ny),
-              min(tile.x0 + tile.size, other_tile.x0 + other_tile.size, nx))
+    region = _shared_region(tiles[det.tile], tiles[other.tile],
+                            image_shape)
     return (_shared_mask_iou(det, other, region, mask_threshold)
             >= iou_threshold)
 

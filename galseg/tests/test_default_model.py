@@ -198,6 +198,20 @@ def test_galaxies_on_tile_seams_found_once_each(deblender):
     assert np.all(distance.min(axis=0) < 1.5)
 
 
+def test_galaxy_larger_than_the_tile_overlap_is_seen_whole(deblender):
+    """A galaxy of radius ~45 px, which the tile that owns it cuts."""
+    yy, xx = np.mgrid[:256, :256]
+    galaxy = 300.0 * np.exp(-np.hypot(xx - 96.0, (yy - 96.0) / 0.7) / 8.0)
+    image = galaxy + np.random.default_rng(6).normal(0.0, 1.0, galaxy.shape)
+    segm, _ = deblender(image, error=np.ones_like(image), background=0)
+    assert segm.n_labels == 1
+    truth = galaxy > 1.0
+    segment = segm.data == segm.labels[0]
+    # cut by its tile, its segment covered 0.83 of it by intersection over
+    # union
+    assert (segment & truth).sum() / (segment | truth).sum() > 0.9
+
+
 def test_isolated_smooth_galaxy_is_one_source(deblender):
     image = _exponential_galaxies((96, 96), [(47.3, 48.6)], seed=5)
     segm, catalog = deblender(image, background=0)

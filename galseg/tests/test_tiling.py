@@ -5,8 +5,9 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from galseg.normalization import normalize_image
-from galseg.tiling import (Detection, make_tiles, merge_tile_detections,
-                           normalized_tile, tile_detections)
+from galseg.tiling import (Detection, centred_tile, cut_by_tile, make_tiles,
+                           merge_tile_detections, normalized_tile,
+                           replace_cut_detections, tile_detections)
 
 
 def _owner_map(shape, tiles):
@@ -247,3 +248,85 @@ def test_merge_of_one_tile_sorts_by_score():
             for s in (0.6, 0.9, 0.7)]
     kept = merge_tile_detections(dets, tiles, (64, 64), 0.5)
     assert [det.score for det in kept] == [0.9, 0.7, 0.6]
+
+
+def _square(y0, x0, size, score=0.9, tile=0):
+    return Detection(box=np.array([y0, x0, y0 + size, x0 + size], float),
+                     score=score, class_id=1,
+                     mask=np.full((size, size), 0.9, np.float32),
+                     bbox=(y0, x0, y0 + size, x0 + size), tile=tile)
+
+
+def test_cut_by_inner_tile_edges_only():
+    shape = (200, 100)
+    tiles = make_tiles(shape, 100, 0)  # rows 0-99 and 100-199
+    assert (tiles[1].y0, tiles[1].x0) == (100, 0)
+    assert cut_by_tile(_square(70, 10, 30), tiles[0], shape)
+    # image edges cut nothing
+    assert not cut_by_tile(_square(0, 0, 30), tiles[0], shape)
+    assert not cut_by_tile(_square(40, 70, 30), tiles[0], shape)
+    assert not cut_by_tile(_square(170, 10, 30), tiles[1], shape)
+    # a mask stopping short of the edge counts within the margin
+    near = _square(62, 10, 30)  # ends 8 px before row 100
+    assert not cut_by_tile(near, tiles[0], shape)
+    assert cut_by_tile(near, tiles[0], shape, margin=8)
+    assert not cut_by_tile(near, tiles[0], shape, margin=7)
+
+
+def test_centred_tile_stays_inside_the_image():
+    shape = (200, 150)
+    tile = centred_tile(_square(90, 60, 20), shape, 64, index=7)
+    assert (tile.y0, tile.x0, tile.size, tile.index) == (68, 38, 64, 7)
+    corner = centred_tile(_square(180, 140, 10), shape, 64, index=0)
+    assert (corner.y0, corner.x0) == (136, 86)
+    small = centred_tile(_square(5, 5, 10), (40, 50), 64, index=0)
+    assert (small.y0, small.x0) == (0, 0)
+
+
+def test_cut_source_is_replaced_by_its_view_in_a_centred_tile():
+    shape = (200, 100)
+    tiles = make_tiles(shape, 100, 0)
+    # a large source at rows 60-119: tile 0 (rows 0-99) keeps it, cut
+    cut = _square(60, 20, 40, score=0.95, tile=0)
+    cut.mask = cut.mask[:40]
+    cut.bbox = (60, 20, 100, 60)
+    small = _square(10, 70, 8, score=0.8, tile=0)
+    asked = []
+
+    def find(new_tiles):
+        asked.extend(new_tiles)
+        # the centred tile sees the source whole, and a cut piece of
+        # something else
+        return [[_square(60, 20, 40, score=0.97, tile=new_tiles[0].index),
+                 _square(new_tiles[0].y0, 0, 10, score=0.9,
+                         tile=new_tiles[0].index)]]
+
+    kept = replace_cut_detections([cut, small], tiles, shape, find, 0.5)
+    assert len(asked) == 1 and (asked[0].y0, asked[0].x0) == (30, 0)
+    assert [det.bbox for det in kept] == [(60, 20, 100, 60), (10, 70, 18, 78)]
+    assert kept[0].score == pytest.approx(0.97)
+    assert kept[1] is small
+
+
+def test_cut_source_is_kept_when_the_centred_tile_does_not_help():
+    shape = (200, 100)
+    tiles = make_tiles(shape, 100, 0)
+    cut = _square(60, 20, 40, tile=0)
+    cut.mask, cut.bbox = cut.mask[:40], (60, 20, 100, 60)
+    # the centred tile finds it cut again, or finds something else
+    for found in ([_square(30, 20, 70)], [_square(150, 20, 10)], []):
+        kept = replace_cut_detections([cut], tiles, shape,
+                                      lambda new_tiles, f=found: [f], 0.5)
+        assert kept == [cut]
+
+
+def test_uncut_sources_are_not_looked_at_again():
+    shape = (200, 100)
+    tiles = make_tiles(shape, 100, 0)
+
+    def find(new_tiles):
+        raise AssertionError('no source is cut')
+
+    dets = [_square(10, 10, 20, score=0.5), _square(140, 40, 30, 0.9, 1)]
+    kept = replace_cut_detections(dets, tiles, shape, find, 0.5)
+    assert [det.score for det in kept] == [0.9, 0.5]
