@@ -162,9 +162,10 @@ class MaskRCNNDeblender:
     tile_overlap : int or `None`, optional
         Minimum overlap of neighbouring tiles in pixels; `None` means a
         quarter of the tile size.  A source is never cut by a tile edge
-        when its radius is smaller than about half the overlap, so the
-        overlap should exceed the diameter of the largest source you
-        expect.
+        when its radius is smaller than about half the overlap; a larger
+        one that its tile cuts is looked at again in a tile centred on
+        it (`galseg.tiling.replace_cut_detections`), which sees it whole
+        up to half a tile across.
     batch_size : int, optional
         Tiles per forward pass of the network; with the image itself,
         this bounds the memory used.
