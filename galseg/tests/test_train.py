@@ -135,6 +135,12 @@ def test_resume_with_another_config(finished_run, simulated_datasets):
      'exclusive_footprints must be True or False'),
     ({'deep_noise_scale': (0.0, 1.0)}, ValueError,
      'deep_noise_scale: impossible range'),
+    ({'footprint_core': -0.5, 'exclusive_footprints': True}, ValueError,
+     'footprint_core must be'),
+    ({'footprint_core': 'wide', 'exclusive_footprints': True}, TypeError,
+     'footprint_core must be a number'),
+    ({'footprint_core': 0.5}, ValueError,
+     'footprint_core > 0 needs exclusive_footprints or deep_exclusive'),
 ])
 def test_bad_training_config(changes, error, match):
     with pytest.raises(error, match=match):
@@ -394,11 +400,12 @@ def test_cli_deep_fraction(tmp_path):
     args = build_parser().parse_args(
         ['train', '--data', 'd', '--val', 'v', '--out', 'o', '--config',
          str(config), '--fresh-noise', '--deep-fraction', '0.2',
-         '--deep-exclusive', '--exclusive-footprints'])
+         '--deep-exclusive', '--exclusive-footprints', '--footprint-core',
+         '0.5'])
     config = training_config_from_args(args)
     assert (config.deep_fraction, config.deep_noise_scale,
-            config.deep_exclusive,
-            config.exclusive_footprints) == (0.2, (1e-4, 1.0), True, True)
+            config.deep_exclusive, config.exclusive_footprints,
+            config.footprint_core) == (0.2, (1e-4, 1.0), True, True, 0.5)
 
 
 def test_several_training_datasets(simulated_datasets, tmp_path, capsys):

@@ -279,3 +279,37 @@ def test_exclusive_footprints_partition_the_simulated_footprints():
     batch = next(iter(validation_dataset([scene], _config(), 1,
                                          exclusive_footprints=True)))
     assert_array_equal(batch['gt_masks'].numpy()[0], example['gt_masks'])
+
+
+def test_footprint_core_keeps_a_close_neighbour_its_centre():
+    """The fainter of two close sources is brightest nowhere near its
+    centre: exclusive footprints give its centre to its neighbour, a
+    footprint core keeps it, and the footprints stay a partition."""
+    from types import SimpleNamespace
+
+    from galseg.train.pipeline import _exclusive_footprints
+
+    yy, xx = np.indices((40, 40))
+
+    def gaussian(y, x, amplitude, sigma):
+        return amplitude * np.exp(-((yy - y) ** 2 + (xx - x) ** 2)
+                                  / (2 * sigma ** 2))
+
+    isolated = np.stack([gaussian(20, 20, 100.0, 3.0),
+                         gaussian(20, 25, 20.0, 2.0)])[:, None]
+    scene = SimpleNamespace(isolated=isolated, n_bands=1,
+                            psf_fwhm=np.array([4.0], np.float32))
+    footprints = isolated[:, 0] > 1.0
+    plain = _exclusive_footprints(scene, footprints)
+    cored = _exclusive_footprints(scene, footprints, core=0.5)
+    for masks in (plain, cored):
+        assert masks.sum(axis=0).max() == 1
+        assert_array_equal(masks.any(axis=0), footprints.any(axis=0))
+        assert not (masks & ~footprints).any()
+    assert not plain[1, 20, 25]  # its centre went to the bright source
+    assert cored[1, 20, 25] and cored[1].sum() > plain[1].sum()
+    # the core reaches 0.5 PSF FWHM (2 px) from its brightest pixel
+    assert cored[1, 20, 23] and not cored[1, 20, 22]
+    assert cored[0, 20, 20]
+    assert_array_equal(_exclusive_footprints(scene, footprints, core=0.0),
+                       plain)

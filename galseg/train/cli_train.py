@@ -55,6 +55,10 @@ def add_arguments(parser):
                         default=None,
                         help='give each pixel of every example\'s '
                              'footprints to the brightest source there')
+    parser.add_argument('--footprint-core', type=float, metavar='X',
+                        help='with exclusive footprints, each source keeps '
+                             'its footprint within X PSF FWHM of its '
+                             'brightest pixel (default 0)')
     parser.add_argument('--no-augment', dest='augment', action='store_false',
                         default=None,
                         help='no random flips and rotations')
@@ -89,7 +93,8 @@ def add_arguments(parser):
 #: TrainingConfig fields that options of the same name override
 _OVERRIDES = ('batch_size', 'optimizer', 'lr_schedule', 'warmup_steps',
               'clipnorm', 'fresh_noise', 'deep_fraction', 'deep_exclusive',
-              'exclusive_footprints', 'augment', 'checkpoint_every', 'seed',
+              'exclusive_footprints', 'footprint_core', 'augment',
+              'checkpoint_every', 'seed',
               'eval_scenes', 'init_model', 'strategy', 'mixed_precision',
               'restore_best_weights')
 

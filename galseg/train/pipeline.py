@@ -49,7 +49,7 @@ def _crop_or_pad(array, size, offset, axes):
 def scene_to_example(scene, model_config, rng=None, augment=False,
                      fresh_noise=False, source_noise=True, noise_scale=1.0,
                      footprint_threshold=1.0, detection_band_index=None,
-                     exclusive=False):
+                     exclusive=False, footprint_core=0.0):
     """
     Turn a simulated scene into one training example.
 
@@ -98,6 +98,13 @@ def scene_to_example(scene, model_config, rng=None, augment=False,
         disjoint, as the segments of a deblended segmentation image are.
         Without it, the footprints of a close pair overlap, and at a low
         ``noise_scale`` they (and their boxes) are nearly the same.
+    footprint_core : float, optional
+        With ``exclusive``, each source keeps the pixels of its own
+        footprint within this many PSF FWHM of its brightest pixel (the
+        nearest source's, where such cores meet) before the rest goes
+        to the source brightest there: the fainter member of a close
+        pair, brightest nowhere near its centre, otherwise gets no
+        footprint or one off its centre.  0 (the default) for none.
 
     Returns
     -------
@@ -140,7 +147,8 @@ def scene_to_example(scene, model_config, rng=None, augment=False,
                 footprint_threshold, detection_band_index)
     if exclusive and len(footprints):
         footprints = _exclusive_footprints(scene, footprints,
-                                           detection_band_index)
+                                           detection_band_index,
+                                           footprint_core)
     size = model_config.image_size
     ny, nx = image.shape[1:]
     if rng is None:
@@ -177,13 +185,28 @@ def scene_to_example(scene, model_config, rng=None, augment=False,
     return example
 
 
-def _exclusive_footprints(scene, footprints, detection_band_index=None):
-    """Each pixel of ``footprints`` to the source brightest there."""
+def _exclusive_footprints(scene, footprints, detection_band_index=None,
+                          core=0.0):
+    """Each pixel of ``footprints`` to the source brightest there, but
+    the ``core`` of each (see `scene_to_example`)."""
     if detection_band_index is None:
         detection_band_index = list(range(scene.n_bands))
     brightness = scene.isolated[:, detection_band_index].sum(1)
-    owner = np.argmax(brightness, axis=0)
-    return footprints & (np.arange(len(footprints))[:, None, None] == owner)
+    index = np.arange(len(footprints))[:, None, None]
+    exclusive = footprints & (index == np.argmax(brightness, axis=0))
+    if core <= 0:
+        return exclusive
+    radius = core * float(np.mean(np.asarray(scene.psf_fwhm)
+                                  [detection_band_index]))
+    yy, xx = np.indices(brightness.shape[1:])
+    distance = np.full(footprints.shape, np.inf)
+    for i, (footprint, image) in enumerate(zip(footprints, brightness)):
+        py, px = np.unravel_index(np.argmax(image), image.shape)
+        near = np.hypot(yy - py, xx - px)
+        distance[i] = np.where(footprint & (near <= radius), near, np.inf)
+    in_core = np.isfinite(distance).any(axis=0)
+    cores = in_core & (index == np.argmin(distance, axis=0))
+    return np.where(in_core, cores, exclusive)
 
 
 def example_signature(model_config):
@@ -211,7 +234,8 @@ def _stream_index(seed, n_scenes, example):
 def training_dataset(scenes, model_config, batch_size, seed=0, start_step=0,
                      augment=True, fresh_noise=False, source_noise=None,
                      deep_fraction=0.0, deep_noise_scale=(1e-4, 1.0),
-                     deep_exclusive=False, exclusive_footprints=False):
+                     deep_exclusive=False, exclusive_footprints=False,
+                     footprint_core=0.0):
     """
     An endless, shuffled, augmented stream of training batches.
 
@@ -248,6 +272,8 @@ def training_dataset(scenes, model_config, batch_size, seed=0, start_step=0,
         source there (``exclusive`` in `scene_to_example`).
     exclusive_footprints : bool, optional
         The same for every example.
+    footprint_core : float, optional
+        See `scene_to_example`.
 
     Returns
     -------
@@ -290,7 +316,8 @@ def training_dataset(scenes, model_config, batch_size, seed=0, start_step=0,
                                                  and scale < 1)
             yield scene_to_example(scene, model_config, rng, augment,
                                    fresh_noise, source_noise, scale,
-                                   **footprint, exclusive=exclusive)
+                                   **footprint, exclusive=exclusive,
+                                   footprint_core=footprint_core)
             example += 1
 
     dataset = tf.data.Dataset.from_generator(
@@ -300,7 +327,7 @@ def training_dataset(scenes, model_config, batch_size, seed=0, start_step=0,
 
 
 def validation_dataset(scenes, model_config, batch_size, max_scenes=None,
-                       exclusive_footprints=False):
+                       exclusive_footprints=False, footprint_core=0.0):
     """
     The validation scenes in order, centred and without augmentation.
 
@@ -314,6 +341,8 @@ def validation_dataset(scenes, model_config, batch_size, max_scenes=None,
     exclusive_footprints : bool, optional
         Disjoint truth footprints (``exclusive`` in `scene_to_example`),
         as the training examples have them.
+    footprint_core : float, optional
+        See `scene_to_example`.
 
     Returns
     -------
@@ -330,7 +359,8 @@ def validation_dataset(scenes, model_config, batch_size, max_scenes=None,
         for index in range(n_scenes):
             yield scene_to_example(scenes[index], model_config,
                                    detection_band_index=bands,
-                                   exclusive=exclusive_footprints)
+                                   exclusive=exclusive_footprints,
+                                   footprint_core=footprint_core)
 
     dataset = tf.data.Dataset.from_generator(
         generate, output_signature=example_signature(model_config))

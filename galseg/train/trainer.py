@@ -148,6 +148,13 @@ class TrainingConfig:
         pair gets its own mask instead of one that lies inside its
         neighbour's.  The validation loss is then measured against
         those footprints too.
+    footprint_core : float
+        With exclusive footprints (``exclusive_footprints`` or
+        ``deep_exclusive``), each source keeps the pixels of its own
+        footprint within this many PSF FWHM of its brightest pixel
+        (``footprint_core`` in
+        `~galseg.train.pipeline.scene_to_example`); 0 (the default) for
+        none.
     checkpoint_every : int
         Steps between checkpoints (there is one at each epoch end too).
     log_every : int
@@ -192,6 +199,7 @@ class TrainingConfig:
     deep_noise_scale: tuple = (1e-4, 1.0)
     deep_exclusive: bool = False
     exclusive_footprints: bool = False
+    footprint_core: float = 0.0
     checkpoint_every: int = 200
     log_every: int = 20
     seed: int = 0
@@ -231,6 +239,14 @@ class TrainingConfig:
         object.__setattr__(self, 'deep_noise_scale', check_range(
             'deep_noise_scale', self.deep_noise_scale, 0, 1,
             lower_open=True))
+        object.__setattr__(self, 'footprint_core', check_number(
+            'footprint_core', self.footprint_core, minimum=0))
+        if self.footprint_core > 0 and not (self.exclusive_footprints
+                                            or self.deep_exclusive):
+            msg = ('footprint_core > 0 needs exclusive_footprints or '
+                   'deep_exclusive: it keeps a core out of exclusive '
+                   'footprints')
+            raise ValueError(msg)
         if self.deep_fraction > 0 and not self.fresh_noise:
             msg = ('deep_fraction > 0 needs fresh_noise: the deep examples '
                    'get a new, scaled noise realisation')
@@ -785,7 +801,8 @@ class _Trainer:
         val_batches = validation_dataset(self.val_data, self.model_config,
                                          self.config.batch_size,
                                          self.config.val_scenes,
-                                         self.config.exclusive_footprints)
+                                         self.config.exclusive_footprints,
+                                         self.config.footprint_core)
         if step >= total:
             # trained but not finished: killed during the export or the
             # final evaluation; export the last checkpoint's weights
@@ -816,7 +833,8 @@ class _Trainer:
                 deep_fraction=self.config.deep_fraction,
                 deep_noise_scale=self.config.deep_noise_scale,
                 deep_exclusive=self.config.deep_exclusive,
-                exclusive_footprints=self.config.exclusive_footprints)
+                exclusive_footprints=self.config.exclusive_footprints,
+                footprint_core=self.config.footprint_core)
             if self.config.strategy != 'default':
                 batches = self.strategy.experimental_distribute_dataset(
                     batches)
