@@ -313,3 +313,18 @@ def test_footprint_core_keeps_a_close_neighbour_its_centre():
     assert cored[0, 20, 20]
     assert_array_equal(_exclusive_footprints(scene, footprints, core=0.0),
                        plain)
+    # a core at the image's edge is cut by it
+    edge = np.stack([gaussian(39, 39, 100.0, 3.0),
+                     gaussian(39, 34, 20.0, 2.0)])[:, None]
+    scene.isolated = edge
+    cored = _exclusive_footprints(scene, edge[:, 0] > 1.0, core=0.5)
+    assert cored[1, 39, 34] and cored[1, 38, 34]
+    assert cored.sum(axis=0).max() == 1
+
+
+def test_footprint_core_is_checked():
+    config = SimulationConfig(stamp_size=64, n_sources=(1, 1))
+    scene = simulate_scene(config, seed=1, index=0)
+    with pytest.raises(ValueError, match='footprint_core must be'):
+        scene_to_example(scene, _config(), exclusive=True,
+                         footprint_core=-1.0)

@@ -16,6 +16,7 @@ from ..simulate.noise import add_noise
 from ..simulate.scene import detection_band_index as _detection_bands
 from ..simulate.scene import make_footprints
 from ..tiling import Tile, normalized_tile
+from ..validation import check_number
 
 __all__ = ['scene_to_example', 'training_dataset', 'validation_dataset',
            'example_signature', 'MIN_INSTANCE_PIXELS']
@@ -127,6 +128,8 @@ def scene_to_example(scene, model_config, rng=None, augment=False,
     if not 0 < noise_scale <= 1:
         msg = f'noise_scale must be in (0, 1], got {noise_scale}'
         raise ValueError(msg)
+    footprint_core = check_number('footprint_core', footprint_core,
+                                  minimum=0)
     if noise_scale < 1 and not fresh_noise:
         msg = 'noise_scale < 1 needs fresh_noise'
         raise ValueError(msg)
@@ -198,12 +201,19 @@ def _exclusive_footprints(scene, footprints, detection_band_index=None,
         return exclusive
     radius = core * float(np.mean(np.asarray(scene.psf_fwhm)
                                   [detection_band_index]))
-    yy, xx = np.indices(brightness.shape[1:])
+    reach = int(np.ceil(radius))
+    ny, nx = brightness.shape[1:]
     distance = np.full(footprints.shape, np.inf)
     for i, (footprint, image) in enumerate(zip(footprints, brightness)):
+        # only the window around the brightest pixel: this runs for
+        # every training example
         py, px = np.unravel_index(np.argmax(image), image.shape)
+        window = (slice(max(py - reach, 0), min(py + reach + 1, ny)),
+                  slice(max(px - reach, 0), min(px + reach + 1, nx)))
+        yy, xx = np.mgrid[window]
         near = np.hypot(yy - py, xx - px)
-        distance[i] = np.where(footprint & (near <= radius), near, np.inf)
+        distance[i][window] = np.where(footprint[window] & (near <= radius),
+                                       near, np.inf)
     in_core = np.isfinite(distance).any(axis=0)
     cores = in_core & (index == np.argmin(distance, axis=0))
     return np.where(in_core, cores, exclusive)
