@@ -25,8 +25,9 @@ MANIFEST_NAME = 'manifest.json'
 _SHARD_RE = re.compile(r'^shard-\d+\.h5$')
 _TEMP_RE = re.compile(r'^\.(shard-\d+\.h5|manifest\.json)\..*\.tmp$')
 
-# per-source images compress well (mostly zeros outside each source's
-# stamp); gzip level 1 keeps decompression well under a millisecond
+# gzip level 1 with byte shuffling: the footprints shrink a hundredfold,
+# the images (each source drawn over the whole stamp) by about a quarter,
+# and decompression stays well under a millisecond
 _COMPRESSION = dict(compression='gzip', compression_opts=1, shuffle=True)
 
 

@@ -264,23 +264,20 @@ def _q_to_e(q):
 
 def _bulge_disk(galsim, gsparams, fraction, disk_hlr, disk_q, disk_pa,
                 bulge_hlr, bulge_q, bulge_pa, bulge_shift=(0.0, 0.0)):
-    """A unit-flux bulge + disk profile, and its extent (arcsec); the
-    bulge is shifted by ``bulge_shift`` (arcsec) from the disk centre."""
-    parts, extent = [], 0.0
+    """A unit-flux bulge + disk profile; the bulge is shifted by
+    ``bulge_shift`` (arcsec) from the disk centre."""
+    parts = []
     if fraction < 1 and disk_hlr > 0:
         disk = galsim.Exponential(half_light_radius=disk_hlr,
                                   flux=1 - fraction, gsparams=gsparams)
         parts.append(disk.shear(_shear(galsim, _q_to_e(disk_q), disk_pa)))
-        extent = max(extent, 5 * disk_hlr / math.sqrt(disk_q))
     if fraction > 0 and bulge_hlr > 0:
         bulge = galsim.DeVaucouleurs(half_light_radius=bulge_hlr,
                                      flux=fraction, gsparams=gsparams)
         bulge = bulge.shear(_shear(galsim, _q_to_e(bulge_q), bulge_pa))
         parts.append(bulge.shift(*bulge_shift))
-        extent = max(extent, 8 * bulge_hlr / math.sqrt(bulge_q)
-                     + math.hypot(*bulge_shift))
     profile = parts[0] if len(parts) == 1 else galsim.Add(parts)
-    return profile.withFlux(1.0), extent
+    return profile.withFlux(1.0)
 
 
 def _with_knots(config, rng, galsim, gsparams, profile, disk_hlr, q, pa):
@@ -355,10 +352,10 @@ def _irregular(config, rng, galsim, gsparams, hlr):
     """
     A unit-flux irregular or merging galaxy: exponential components of
     random fluxes, sizes and shapes, offset by up to ``hlr`` (arcsec)
-    from the centre; and its extent.
+    from the centre.
     """
     low, high = config.irregular_components
-    parts, extent = [], 0.0
+    parts = []
     for _ in range(int(rng.integers(low, high + 1))):
         size = hlr * rng.uniform(0.2, 1.0)
         e = rng.uniform(*config.ellipticity)
@@ -369,9 +366,7 @@ def _irregular(config, rng, galsim, gsparams, hlr):
         part = part.shear(_shear(galsim, e, rng.uniform(0, 180)))
         parts.append(part.shift(distance * math.cos(angle),
                                 distance * math.sin(angle)))
-        q = math.sqrt((1 - e) / (1 + e))
-        extent = max(extent, distance + 5 * size / math.sqrt(q))
-    return galsim.Add(parts).withFlux(1.0), extent
+    return galsim.Add(parts).withFlux(1.0)
 
 
 def _bulge_geometry(config, rng, disk_hlr, disk_q, disk_pa):
@@ -401,7 +396,7 @@ def _parametric_galaxy(config, rng, galsim, gsparams):
     # no extra draws unless Sersic or irregular galaxies are asked for
     if (config.irregular_fraction > 0
             and rng.uniform() < config.irregular_fraction):
-        profile, extent = _irregular(config, rng, galsim, gsparams, hlr)
+        profile = _irregular(config, rng, galsim, gsparams, hlr)
         fraction, mean_hlr = math.nan, hlr
     elif (config.sersic_fraction > 0
             and rng.uniform() < config.sersic_fraction):
@@ -411,20 +406,18 @@ def _parametric_galaxy(config, rng, galsim, gsparams):
         profile = galsim.Sersic(index, half_light_radius=hlr,
                                 gsparams=gsparams)
         profile = profile.shear(_shear(galsim, _q_to_e(q), pa))
-        extent = (5 + index) * hlr / math.sqrt(q)
         fraction, mean_hlr = math.nan, hlr
     else:
-        profile, extent = _bulge_disk(galsim, gsparams, fraction, hlr, q,
-                                      pa, bulge_hlr,
-                                      *_bulge_geometry(config, rng, hlr, q,
-                                                       pa))
+        profile = _bulge_disk(galsim, gsparams, fraction, hlr, q, pa,
+                              bulge_hlr,
+                              *_bulge_geometry(config, rng, hlr, q, pa))
         mean_hlr = (1 - fraction) * hlr + fraction * bulge_hlr
     if config.knot_fraction[1] > 0:  # no extra draws for smooth galaxies
         profile = _with_knots(config, rng, galsim, gsparams, profile, hlr,
                               q, pa)
     info = dict(half_light_radius=mean_hlr, ellipticity=e,
                 position_angle=pa, bulge_fraction=fraction, catalog_row=-1)
-    return profile, extent, info
+    return profile, info
 
 
 def _catalog_galaxy(config, rng, galsim, gsparams):
@@ -448,7 +441,7 @@ def _catalog_galaxy(config, rng, galsim, gsparams):
     bulge_hlr = math.sqrt(a_b * b_b) if f_bulge else 0.0
     disk_q = b_d / a_d if f_disk else 1.0
     bulge_q = b_b / a_b if f_bulge else 1.0
-    profile, extent = _bulge_disk(
+    profile = _bulge_disk(
         galsim, gsparams, fraction, disk_hlr, min(disk_q, 1.0),
         float(row['pa_disk']), bulge_hlr, min(bulge_q, 1.0),
         float(row['pa_bulge']))
@@ -460,7 +453,7 @@ def _catalog_galaxy(config, rng, galsim, gsparams):
                                      else row['pa_bulge']),
                 bulge_fraction=fraction, catalog_row=row_index)
     mags = np.array([float(row[f'{band}_ab']) for band in config.bands])
-    return profile, extent, info, mags
+    return profile, info, mags
 
 
 # The RealGalaxyCatalog of the last real-galaxy config, kept open (its
@@ -492,12 +485,10 @@ def _real_galaxy(config, rng, galsim, gsparams):
                                gsparams=gsparams)
     angle = rng.uniform(0, 360)
     profile = galaxy.rotate(angle * galsim.degrees).withFlux(1.0)
-    image = catalog.getGalImage(row_index)
-    extent = 0.5 * max(image.array.shape) * image.scale
     info = dict(half_light_radius=math.nan, ellipticity=math.nan,
                 position_angle=angle, bulge_fraction=math.nan,
                 catalog_row=row_index)
-    return profile, extent, info
+    return profile, info
 
 
 def _first_band_flux(config, cond, band, hlr_arcsec, rng, is_real,
@@ -535,7 +526,7 @@ def _draw_sources(config, cond, n_sources, rng, galsim):
         is_star = rng.uniform() < config.star_fraction
         mags = None
         if is_star:
-            profile, extent = None, 0.0
+            profile = None
             info = dict(half_light_radius=0.0, ellipticity=0.0,
                         position_angle=0.0, bulge_fraction=math.nan,
                         catalog_row=-1)
@@ -544,8 +535,7 @@ def _draw_sources(config, cond, n_sources, rng, galsim):
             build = _GALAXY_BUILDERS[config.source_type]
             rebuild = functools.partial(_rebuild_profile, build, config,
                                         copy.deepcopy(rng.bit_generator))
-            profile, extent, info, *mags = build(config, rng, galsim,
-                                                 gsparams)
+            profile, info, *mags = build(config, rng, galsim, gsparams)
             mags = mags[0] if mags else None
         if mags is None:
             flux0 = _first_band_flux(config, cond, bands[0],
@@ -558,7 +548,7 @@ def _draw_sources(config, cond, n_sources, rng, galsim):
             mags = np.array(mags)
         fluxes = np.array([band.mag_to_flux(mag)
                            for band, mag in zip(bands, mags)])
-        sources.append(dict(profile=profile, extent=extent, fluxes=fluxes,
+        sources.append(dict(profile=profile, fluxes=fluxes,
                             cls=STAR if is_star else GALAXY,
                             rebuild=rebuild, **info))
     return sources
@@ -581,25 +571,21 @@ def _render(config, cond, sources, positions, galsim):
     size = config.stamp_size
     n_bands = len(config.bands)
     isolated = np.zeros((len(sources), n_bands, size, size), dtype=np.float32)
+    # 0-based pixel coordinates, as the positions
     full = galsim.BoundsI(0, size - 1, 0, size - 1)
     for i, (source, (x, y)) in enumerate(zip(sources, positions)):
-        ix, iy = int(round(x)), int(round(y))
         for b in range(n_bands):
             psf = cond.psfs[b]
-            # a stamp sized to the source: its extent plus the PSF wings
-            half = math.ceil((source['extent'] + 3 * cond.psf_fwhm[b])
-                             / cond.pixel_scale) + 2
-            bounds = galsim.BoundsI(ix - half, ix + half,
-                                    iy - half, iy + half) & full
-            stamp = galsim.ImageF(bounds, scale=cond.pixel_scale)
+            # the whole scene: a box around the source would cut its
+            # wings off where a deep or bright image still shows them
+            stamp = galsim.ImageF(full, scale=cond.pixel_scale)
             flux = float(source['fluxes'][b])
             center = galsim.PositionD(x, y)
             if source['profile'] is None:
                 psf.withFlux(flux).drawImage(image=stamp, center=center)
             else:
                 _draw_galaxy(source, flux, psf, stamp, center, galsim)
-            isolated[i, b, bounds.ymin:bounds.ymax + 1,
-                     bounds.xmin:bounds.xmax + 1] = stamp.array
+            isolated[i, b] = stamp.array
     return isolated
 
 

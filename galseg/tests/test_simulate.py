@@ -580,6 +580,27 @@ def test_large_galaxies_cross_the_stamp_edges():
     assert footprint[:, 0].any() or footprint[:, -1].any()
 
 
+def test_bright_sources_have_no_edges_inside_the_stamp():
+    """Each source is drawn over the whole stamp: the wings of a very
+    bright galaxy or star fade smoothly, with no box around it where
+    its light would stop (which a deep image would show)."""
+    for star_fraction in (0.0, 1.0):
+        config = SimulationConfig(stamp_size=128, n_sources=(1, 1),
+                                  half_light_radius=(0.2, 0.2),
+                                  star_fraction=star_fraction,
+                                  snr=(1e6, 1e6), first_source_offset=0.0)
+        scene = simulate_scene(config, 3, 0)
+        image = scene.isolated[0, 0].astype(float)
+        assert np.all(image > 0)
+        # no step between neighbouring pixels far from the centre
+        # larger than the light left there
+        y, x = np.indices(image.shape)
+        row = scene.catalog[0]
+        far = np.hypot(x - row['x'], y - row['y']) > 30
+        step = np.abs(np.diff(image, axis=1))
+        assert np.all(step[far[:, 1:]] <= image[:, 1:][far[:, 1:]])
+
+
 def test_randomised_conditions_stay_in_their_ranges():
     config = SimulationConfig(
         stamp_size=64, n_sources=(2, 3), pixel_scale=(0.17, 0.26),
