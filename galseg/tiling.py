@@ -35,8 +35,11 @@ the network's mask of a cut galaxy is unreliable.  Such a source is
 looked at again in a tile centred on it (`centred_tile`): its
 detection there, the one whose mask overlaps the kept one most (an
 intersection over union of at least ``iou_threshold`` in the area both
-tiles see), replaces the kept one if it is not cut itself.  Sources
-with a radius of up to half a tile are then seen whole.
+tiles see), replaces the kept one if it is not cut itself.  The box of a
+cut source is off its true centre, so if that view is cut as well, the
+source is looked at again in a tile centred on the new view, up to three
+tiles in all.  Sources with a radius of up to nearly half a tile are
+then seen whole.
 
 Finally, `suppress_duplicates` removes detections whose masks overlap a
 more confident detection almost entirely (the network may propose one
@@ -617,10 +620,17 @@ def centred_tile(det, image_shape, size, index):
 
 
 def replace_cut_detections(detections, tiles, image_shape, find,
-                           mask_threshold, iou_threshold=0.5, margin=0):
+                           mask_threshold, iou_threshold=0.5, margin=0,
+                           looks=3):
     """
     Look again, in a tile centred on it, at every source seen cut by its
     tile (see the module notes).
+
+    A tile centred on the cut detection's box may still cut the source
+    (the box of a cut source is off its true centre), so a source still
+    seen cut in the centred tile is looked at again in a tile centred on
+    that view, in up to ``looks`` tiles in all: each moves the tile by
+    about half of what the previous one cut off.
 
     Parameters
     ----------
@@ -638,47 +648,67 @@ def replace_cut_detections(detections, tiles, image_shape, find,
         Threshold that turns mask probabilities into masks.
     iou_threshold : float, optional
         A detection of the centred tile is the same source when its mask
-        overlaps the cut one with at least this intersection over union,
-        in the area both tiles see.
+        overlaps the view it was centred on with at least this
+        intersection over union, in the area both tiles see.
     margin : int, optional
         The ``margin`` of `cut_by_tile`.
+    looks : int, optional
+        The most centred tiles a cut source is looked at in.
 
     Returns
     -------
     detections : list of `Detection`
         Sorted by decreasing score, each cut detection replaced by its
-        uncut detection in the centred tile where there is one.
+        first uncut view in a centred tile where there is one.
     """
-    cut = [index for index, det in enumerate(detections)
-           if cut_by_tile(det, tiles[det.tile], image_shape, margin)]
-    new_tiles, tile_of = {}, {}
-    for index in cut:
-        tile = centred_tile(detections[index], image_shape, tiles[0].size,
-                            len(tiles) + len(new_tiles))
-        own = tiles[detections[index].tile]
-        if (tile.y0, tile.x0) == (own.y0, own.x0):
-            continue
-        tile = new_tiles.setdefault((tile.y0, tile.x0), tile)
-        tile_of[index] = tile
-    if not tile_of:
-        return sorted(detections, key=lambda det: -det.score)
-    ordered = sorted(new_tiles.values(), key=lambda tile: tile.index)
-    found = dict(zip((tile.index for tile in ordered), find(ordered)))
-    all_tiles = {tile.index: tile for tile in (*tiles, *ordered)}
+    all_tiles = {tile.index: tile for tile in tiles}
     detections = list(detections)
-    for index, tile in tile_of.items():
-        det = detections[index]
-        region = _shared_region(all_tiles[det.tile], tile, image_shape)
-        best, best_iou = None, iou_threshold
-        for other in found[tile.index]:
-            if cut_by_tile(other, tile, image_shape, margin):
+    # index of a cut detection -> its latest (cut) view and that view's
+    # tile
+    pending = {index: (det, tiles[det.tile])
+               for index, det in enumerate(detections)
+               if cut_by_tile(det, tiles[det.tile], image_shape, margin)}
+    for _ in range(looks):
+        new_tiles, tile_of = {}, {}
+        for index, (view, own) in pending.items():
+            tile = centred_tile(view, image_shape, tiles[0].size,
+                                len(all_tiles) + len(new_tiles))
+            if (tile.y0, tile.x0) == (own.y0, own.x0):
                 continue
-            iou = _shared_mask_iou(det, other, region, mask_threshold)
-            if iou >= best_iou:
-                best, best_iou = other, iou
-        if best is not None:
-            detections[index] = best
+            tile_of[index] = new_tiles.setdefault((tile.y0, tile.x0), tile)
+        if not tile_of:
+            break
+        ordered = sorted(new_tiles.values(), key=lambda tile: tile.index)
+        found = dict(zip((tile.index for tile in ordered), find(ordered)))
+        all_tiles.update((tile.index, tile) for tile in ordered)
+        still_cut = {}
+        for index, tile in tile_of.items():
+            view, own = pending[index]
+            best = _best_view(view, own, found[tile.index], tile,
+                              image_shape, mask_threshold, iou_threshold)
+            if best is None:
+                continue
+            if cut_by_tile(best, tile, image_shape, margin):
+                still_cut[index] = (best, tile)
+            else:
+                detections[index] = best
+        pending = still_cut
     return sorted(detections, key=lambda det: -det.score)
+
+
+def _best_view(view, view_tile, candidates, tile, image_shape,
+               mask_threshold, iou_threshold):
+    """
+    The candidate of ``tile`` whose mask overlaps ``view`` (seen in
+    ``view_tile``) most, with at least ``iou_threshold``, or None.
+    """
+    region = _shared_region(view_tile, tile, image_shape)
+    best, best_iou = None, iou_threshold
+    for other in candidates:
+        iou = _shared_mask_iou(view, other, region, mask_threshold)
+        if iou >= best_iou:
+            best, best_iou = other, iou
+    return best
 
 
 def _shared_region(tile, other_tile, image_shape):

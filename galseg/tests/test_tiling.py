@@ -308,16 +308,55 @@ def test_cut_source_is_replaced_by_its_view_in_a_centred_tile():
     assert kept[1] is small
 
 
-def test_cut_source_is_kept_when_the_centred_tile_does_not_help():
+def test_cut_source_is_kept_when_the_centred_tiles_do_not_help():
     shape = (200, 100)
     tiles = make_tiles(shape, 100, 0)
     cut = _square(60, 20, 40, tile=0)
     cut.mask, cut.bbox = cut.mask[:40], (60, 20, 100, 60)
-    # the centred tile finds it cut again, or finds something else
-    for found in ([_square(30, 20, 70)], [_square(150, 20, 10)], []):
-        kept = replace_cut_detections([cut], tiles, shape,
-                                      lambda new_tiles, f=found: [f], 0.5)
+
+    def cut_again(new_tiles):
+        # every centred tile sees it reach its top edge
+        return [[_square(tile.y0, 20, 60, tile=tile.index)]
+                for tile in new_tiles]
+
+    # the centred tiles find it cut again, or find something else
+    for find in (cut_again, lambda new_tiles: [[_square(150, 20, 10)]],
+                 lambda new_tiles: [[]]):
+        kept = replace_cut_detections([cut], tiles, shape, find, 0.5)
         assert kept == [cut]
+
+
+def test_source_still_cut_in_the_centred_tile_is_looked_at_again():
+    shape = (300, 100)
+    tiles = make_tiles(shape, 100, 0)
+    # a source at rows 60-149, seen by tile 0 (rows 0-99) as rows 60-99
+    cut = _square(60, 20, 40, score=0.9, tile=0)
+    asked = []
+
+    def find(new_tiles):
+        asked.extend((tile.y0, tile.x0) for tile in new_tiles)
+        views = []
+        for tile in new_tiles:
+            # each tile sees the rows 60-149 that it contains
+            y0, y1 = max(60, tile.y0), min(150, tile.y0 + tile.size)
+            view = _square(y0, 20, 40, score=0.95, tile=tile.index)
+            view.mask = np.ones((y1 - y0, 40), np.float32)
+            view.bbox = (y0, 20, y1, 60)
+            view.box = np.array(view.bbox, float)
+            views.append([view])
+        return views
+
+    # centred on rows 60-99, the tile (rows 30-129) cuts it at row 129;
+    # centred on rows 60-129, the tile (rows 45-144) cuts it at row 144;
+    # centred on rows 60-144, the tile (rows 52-151) sees it whole
+    kept = replace_cut_detections([cut], tiles, shape, find, 0.5, looks=2)
+    assert asked == [(30, 0), (45, 0)]
+    assert kept == [cut]
+    asked.clear()
+    kept = replace_cut_detections([cut], tiles, shape, find, 0.5)
+    assert asked == [(30, 0), (45, 0), (52, 0)]
+    assert kept[0].bbox == (60, 20, 150, 60)
+    assert kept[0].score == pytest.approx(0.95)
 
 
 def test_uncut_sources_are_not_looked_at_again():
