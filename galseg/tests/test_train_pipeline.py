@@ -206,12 +206,37 @@ def test_deep_example_scales_the_noise_and_redraws_the_footprints():
                     scale * scene.noise_sigma[0], rtol=0.1)
 
 
+def test_noiseless_example_has_footprints_at_the_estimated_noise():
+    """Noise scale 0: the noiseless image, its footprints where each
+    source exceeds the noise the normalisation estimates in it."""
+    from galseg.normalization import estimate_background_noise
+    from galseg.simulate.scene import make_footprints
+
+    config = SimulationConfig(stamp_size=64, n_sources=(2, 2),
+                              faint_sources=(5, 5))
+    scene = simulate_scene(config, seed=5, index=0)
+    example = scene_to_example(scene, _config(),
+                               rng=np.random.default_rng(2),
+                               fresh_noise=True, noise_scale=0.0)
+    signal = scene.noiseless - scene.faint
+    assert_allclose(example['images'], normalize_image(signal), atol=1e-6)
+    noise = estimate_background_noise(signal)[1].ravel()
+    assert 0 < noise[0] < 0.01 * scene.noise_sigma[0]
+    footprints = make_footprints(scene.isolated, noise, 1.0, [0])
+    assert_array_equal(
+        np.sort(example['gt_masks'].sum(axis=(1, 2)))[-2:],
+        np.sort(footprints.sum(axis=(1, 2))))
+    # larger than at the simulated depth, smaller than the whole stamp
+    assert np.all(footprints >= scene.footprints)
+    assert 0 < footprints.sum(axis=(1, 2)).max() < 64 * 64
+
+
 def test_deep_example_needs_fresh_noise_and_a_valid_scale(scene):
     with pytest.raises(ValueError, match='noise_scale < 1 needs fresh_noise'):
         scene_to_example(scene, _config(), rng=np.random.default_rng(0),
                          noise_scale=0.1)
-    for bad in (0.0, 1.5):
-        with pytest.raises(ValueError, match=r'noise_scale must be in \(0, 1\]'):
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match=r'noise_scale must be in \[0, 1\]'):
             scene_to_example(scene, _config(), rng=np.random.default_rng(0),
                              fresh_noise=True, noise_scale=bad)
 
@@ -231,6 +256,14 @@ def test_deep_fraction_of_the_stream(simulated_datasets):
     for key in plain:
         assert_array_equal(plain[key].numpy(), none[key].numpy())
     assert deep['gt_masks'].numpy().sum() > plain['gt_masks'].numpy().sum()
+    # noiseless_fraction 1 shows every deep example noiseless
+    noiseless = next(iter(training_dataset(
+        scenes, config, deep_fraction=1.0, deep_noise_scale=(1e-3, 1e-3),
+        noiseless_fraction=1.0, **kwargs)))
+    for key in ('gt_boxes', 'gt_classes'):
+        assert noiseless[key].shape == deep[key].shape
+    assert not np.array_equal(noiseless['images'].numpy(),
+                              deep['images'].numpy())
     with pytest.raises(ValueError, match='deep_fraction > 0 needs fresh_noise'):
         training_dataset(scenes, config, batch_size=4, deep_fraction=0.5)
 

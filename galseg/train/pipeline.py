@@ -15,6 +15,7 @@ import numpy as np
 from ..simulate.noise import add_noise
 from ..simulate.scene import detection_band_index as _detection_bands
 from ..simulate.scene import make_footprints
+from ..normalization import estimate_background_noise
 from ..tiling import Tile, normalized_tile
 from ..validation import check_number
 
@@ -75,7 +76,7 @@ def scene_to_example(scene, model_config, rng=None, augment=False,
         Whether the fresh noise includes the sources' Poisson noise, as
         the simulation's ``source_noise`` setting says.
     noise_scale : float, optional
-        In (0, 1]: show the scene as a deeper image would, with the
+        In [0, 1]: show the scene as a deeper image would, with the
         fresh noise multiplied by ``noise_scale`` (the sky noise and the
         Poisson noise alike, as an exposure ``noise_scale ** -2`` times
         longer) and the truth footprints drawn again where each isolated
@@ -83,8 +84,11 @@ def scene_to_example(scene, model_config, rng=None, augment=False,
         (`galseg.simulate.scene.make_footprints`), so they follow the same
         definition as at the simulated depth.  The faint population
         (``scene.faint``) is scaled by ``noise_scale`` too and stays
-        below the detection limit, as it is not in the truth.  Needs
-        ``fresh_noise``.
+        below the detection limit, as it is not in the truth.  0 shows
+        the noiseless image, its footprints drawn at the noise that
+        `~galseg.normalization.estimate_background_noise` finds in it
+        (the noise the network's input is in units of; noiseless
+        images have no other).  Needs ``fresh_noise``.
     footprint_threshold : float, optional
         The simulation's ``footprint_threshold``, used with
         ``noise_scale`` < 1.
@@ -125,8 +129,8 @@ def scene_to_example(scene, model_config, rng=None, augment=False,
         msg = (f'the scenes have {scene.image.shape[0]} bands but the '
                f'model takes {model_config.n_bands}')
         raise ValueError(msg)
-    if not 0 < noise_scale <= 1:
-        msg = f'noise_scale must be in (0, 1], got {noise_scale}'
+    if not 0 <= noise_scale <= 1:
+        msg = f'noise_scale must be in [0, 1], got {noise_scale}'
         raise ValueError(msg)
     footprint_core = check_number('footprint_core', footprint_core,
                                   minimum=0)
@@ -145,9 +149,12 @@ def scene_to_example(scene, model_config, rng=None, augment=False,
             image = signal + noise_scale * (image - signal)
             if detection_band_index is None:
                 detection_band_index = list(range(scene.n_bands))
-            footprints = make_footprints(
-                scene.isolated, noise_scale * np.asarray(scene.noise_sigma),
-                footprint_threshold, detection_band_index)
+            noise = noise_scale * np.asarray(scene.noise_sigma)
+            if noise_scale == 0:
+                noise = estimate_background_noise(image)[1].ravel()
+            footprints = make_footprints(scene.isolated, noise,
+                                         footprint_threshold,
+                                         detection_band_index)
     if exclusive and len(footprints):
         footprints = _exclusive_footprints(scene, footprints,
                                            detection_band_index,
@@ -245,7 +252,7 @@ def training_dataset(scenes, model_config, batch_size, seed=0, start_step=0,
                      augment=True, fresh_noise=False, source_noise=None,
                      deep_fraction=0.0, deep_noise_scale=(1e-4, 1.0),
                      deep_exclusive=False, exclusive_footprints=False,
-                     footprint_core=0.0):
+                     footprint_core=0.0, noiseless_fraction=0.0):
     """
     An endless, shuffled, augmented stream of training batches.
 
@@ -284,6 +291,9 @@ def training_dataset(scenes, model_config, batch_size, seed=0, start_step=0,
         The same for every example.
     footprint_core : float, optional
         See `scene_to_example`.
+    noiseless_fraction : float, optional
+        The fraction of the deep examples shown noiseless (a noise scale
+        of 0 instead of one drawn in ``deep_noise_scale``).
 
     Returns
     -------
@@ -314,7 +324,10 @@ def training_dataset(scenes, model_config, batch_size, seed=0, start_step=0,
         rng = np.random.default_rng([seed, example, 2])
         if rng.random() >= deep_fraction:
             return 1.0
-        return float(np.exp(rng.uniform(*log_scale)))
+        scale = float(np.exp(rng.uniform(*log_scale)))
+        if noiseless_fraction > 0 and rng.random() < noiseless_fraction:
+            return 0.0
+        return scale
 
     def generate():
         example = start_step * batch_size

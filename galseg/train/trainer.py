@@ -135,6 +135,14 @@ class TrainingConfig:
         Needs ``fresh_noise``; 0 (the default) for none.
     deep_noise_scale : (float, float)
         The range, in (0, 1], of the deep examples' noise scale.
+    noiseless_fraction : float
+        The fraction of the deep examples shown noiseless instead, their
+        footprints drawn at the noise the normalisation estimates in
+        them (``noise_scale`` 0 in
+        `~galseg.train.pipeline.scene_to_example`): simulated images,
+        test fixtures and models are often noiseless, and a network that
+        never saw one answers them with detections spanning the tile.
+        0 (the default) for none.
     deep_exclusive : bool
         Give each pixel of a deep example's footprints to the brightest
         source there only: footprints drawn at a much lower noise reach
@@ -197,6 +205,7 @@ class TrainingConfig:
     fresh_noise: bool = False
     deep_fraction: float = 0.0
     deep_noise_scale: tuple = (1e-4, 1.0)
+    noiseless_fraction: float = 0.0
     deep_exclusive: bool = False
     exclusive_footprints: bool = False
     footprint_core: float = 0.0
@@ -236,6 +245,8 @@ class TrainingConfig:
             check_bool(name, getattr(self, name))
         object.__setattr__(self, 'deep_fraction', check_fraction(
             'deep_fraction', self.deep_fraction))
+        object.__setattr__(self, 'noiseless_fraction', check_fraction(
+            'noiseless_fraction', self.noiseless_fraction))
         object.__setattr__(self, 'deep_noise_scale', check_range(
             'deep_noise_scale', self.deep_noise_scale, 0, 1,
             lower_open=True))
@@ -246,6 +257,10 @@ class TrainingConfig:
             msg = ('footprint_core > 0 needs exclusive_footprints or '
                    'deep_exclusive: it keeps a core out of exclusive '
                    'footprints')
+            raise ValueError(msg)
+        if self.noiseless_fraction > 0 and self.deep_fraction == 0:
+            msg = ('noiseless_fraction > 0 needs deep_fraction > 0: it is '
+                   'a fraction of the deep examples')
             raise ValueError(msg)
         if self.deep_fraction > 0 and not self.fresh_noise:
             msg = ('deep_fraction > 0 needs fresh_noise: the deep examples '
@@ -832,6 +847,7 @@ class _Trainer:
                 fresh_noise=self.config.fresh_noise,
                 deep_fraction=self.config.deep_fraction,
                 deep_noise_scale=self.config.deep_noise_scale,
+                noiseless_fraction=self.config.noiseless_fraction,
                 deep_exclusive=self.config.deep_exclusive,
                 exclusive_footprints=self.config.exclusive_footprints,
                 footprint_core=self.config.footprint_core)
