@@ -11,7 +11,8 @@ import numpy as np
 
 from ..validation import check_int
 from .config import SimulationConfig
-from .scene import CATALOG_DTYPES, Scene, noiseless_sum, simulate_scene
+from .scene import (CATALOG_DTYPES, DRAWING_VERSION, Scene, noiseless_sum,
+                    simulate_scene)
 
 __all__ = ['simulate_dataset', 'read_dataset', 'SimulatedDataset',
            'DATASET_FORMAT', 'DATASET_FORMAT_VERSION']
@@ -35,6 +36,7 @@ def _identity(config_dict, n_scenes, seed, shard_size):
     """What makes two datasets the same (and their id)."""
     identity = {'format': DATASET_FORMAT,
                 'format_version': DATASET_FORMAT_VERSION,
+                'drawing_version': DRAWING_VERSION,
                 'config': config_dict, 'seed': seed, 'n_scenes': n_scenes,
                 'shard_size': shard_size}
     text = json.dumps(identity, sort_keys=True)
@@ -74,7 +76,8 @@ def _read_manifest(directory):
 
 
 def _describe_difference(old, new):
-    keys = [key for key in ('seed', 'n_scenes', 'shard_size', 'format_version')
+    keys = [key for key in ('seed', 'n_scenes', 'shard_size',
+                            'format_version', 'drawing_version')
             if old.get(key) != new.get(key)]
     if old.get('config') != new.get('config'):
         old_config = old.get('config') or {}

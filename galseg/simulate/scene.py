@@ -14,7 +14,14 @@ from ..validation import check_int
 from .config import SimulationConfig, _load_catalog
 from .noise import add_noise
 
-__all__ = ['Scene', 'simulate_scene', 'GALAXY', 'STAR']
+__all__ = ['Scene', 'simulate_scene', 'GALAXY', 'STAR', 'DRAWING_VERSION']
+
+#: The version of the drawing: raised whenever the same configuration,
+#: seed and index give a different scene.  A dataset records it, and a
+#: dataset begun with another version is not resumed (its scenes would
+#: mix two drawings).  2: every source drawn over the whole stamp (1
+#: drew each on a box of its extent plus 3 PSF FWHM, zero outside).
+DRAWING_VERSION = 2
 
 #: class id of galaxies
 GALAXY = 1

@@ -184,6 +184,25 @@ def test_different_dataset_is_not_overwritten(tmp_path):
                                                      'shard-00000.h5']
 
 
+def test_dataset_of_another_drawing_is_not_resumed(tmp_path):
+    """A dataset begun by a simulator that drew scenes differently is not
+    finished with this one's drawings."""
+    from galseg.simulate import DRAWING_VERSION
+
+    out = tmp_path / 'data'
+    simulate_dataset(CONFIG, 4, seed=1, out_dir=out, shard_size=2).close()
+    manifest = json.loads((out / 'manifest.json').read_text())
+    assert manifest['drawing_version'] == DRAWING_VERSION
+    # as an earlier simulator would have left it, one shard missing
+    manifest['drawing_version'] = DRAWING_VERSION - 1
+    manifest['dataset_id'] = 'earlier-drawing'
+    (out / 'manifest.json').write_text(json.dumps(manifest))
+    (out / 'shard-00001.h5').unlink()
+    with pytest.raises(FileExistsError, match=r'differs in drawing_version'):
+        simulate_dataset(CONFIG, 4, seed=1, out_dir=out, shard_size=2)
+    assert not (out / 'shard-00001.h5').exists()
+
+
 def test_unrelated_directory_is_refused(tmp_path):
     (tmp_path / 'notes.txt').write_text('mine')
     with pytest.raises(FileExistsError, match='is not empty and holds no '
