@@ -163,9 +163,9 @@ class MaskRCNNDeblender:
         Minimum overlap of neighbouring tiles in pixels; `None` means a
         quarter of the tile size.  A source is never cut by a tile edge
         when its radius is smaller than about half the overlap; a larger
-        one that its tile cuts is looked at again in a tile centred on
-        it (`galseg.tiling.replace_cut_detections`), which sees it whole
-        up to half a tile across.
+        one that its tile cuts is looked at again in tiles centred on
+        it (`galseg.tiling.replace_cut_detections`), which see it whole
+        up to a radius of nearly half a tile.
     batch_size : int, optional
         Tiles per forward pass of the network; with the image itself,
         this bounds the memory used.
