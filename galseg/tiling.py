@@ -661,7 +661,7 @@ def replace_cut_detections(detections, tiles, image_shape, find,
         Sorted by decreasing score, each cut detection replaced by its
         first uncut view in a centred tile where there is one.
     """
-    all_tiles = {tile.index: tile for tile in tiles}
+    n_tiles = len(tiles)  # the next new tile's index
     detections = list(detections)
     # index of a cut detection -> its latest (cut) view and that view's
     # tile
@@ -672,7 +672,7 @@ def replace_cut_detections(detections, tiles, image_shape, find,
         new_tiles, tile_of = {}, {}
         for index, (view, own) in pending.items():
             tile = centred_tile(view, image_shape, tiles[0].size,
-                                len(all_tiles) + len(new_tiles))
+                                n_tiles + len(new_tiles))
             if (tile.y0, tile.x0) == (own.y0, own.x0):
                 continue
             tile_of[index] = new_tiles.setdefault((tile.y0, tile.x0), tile)
@@ -680,7 +680,7 @@ def replace_cut_detections(detections, tiles, image_shape, find,
             break
         ordered = sorted(new_tiles.values(), key=lambda tile: tile.index)
         found = dict(zip((tile.index for tile in ordered), find(ordered)))
-        all_tiles.update((tile.index, tile) for tile in ordered)
+        n_tiles += len(ordered)
         still_cut = {}
         for index, tile in tile_of.items():
             view, own = pending[index]

@@ -86,9 +86,9 @@ def scene_to_example(scene, model_config, rng=None, augment=False,
         (``scene.faint``) is scaled by ``noise_scale`` too and stays
         below the detection limit, as it is not in the truth.  0 shows
         the noiseless image, its footprints drawn at the noise that
-        `~galseg.normalization.estimate_background_noise` finds in it
-        (the noise the network's input is in units of; noiseless
-        images have no other).  Needs ``fresh_noise``.
+        `~galseg.normalization.estimate_background_noise` finds in the
+        crop the network sees (the noise its input is in units of;
+        noiseless images have no other).  Needs ``fresh_noise``.
     footprint_threshold : float, optional
         The simulation's ``footprint_threshold``, used with
         ``noise_scale`` < 1.
@@ -147,18 +147,6 @@ def scene_to_example(scene, model_config, rng=None, augment=False,
                           scene.noise_correlation)
         if noise_scale < 1:
             image = signal + noise_scale * (image - signal)
-            if detection_band_index is None:
-                detection_band_index = list(range(scene.n_bands))
-            noise = noise_scale * np.asarray(scene.noise_sigma)
-            if noise_scale == 0:
-                noise = estimate_background_noise(image)[1].ravel()
-            footprints = make_footprints(scene.isolated, noise,
-                                         footprint_threshold,
-                                         detection_band_index)
-    if exclusive and len(footprints):
-        footprints = _exclusive_footprints(scene, footprints,
-                                           detection_band_index,
-                                           footprint_core)
     size = model_config.image_size
     ny, nx = image.shape[1:]
     if rng is None:
@@ -168,6 +156,21 @@ def scene_to_example(scene, model_config, rng=None, augment=False,
                   int(rng.integers(0, max(nx - size, 0) + 1)))
     crop = Tile(0, offset[0], offset[1], size,
                 (offset[0], offset[1], offset[0] + size, offset[1] + size))
+    if fresh_noise and noise_scale < 1:
+        if detection_band_index is None:
+            detection_band_index = list(range(scene.n_bands))
+        noise = noise_scale * np.asarray(scene.noise_sigma)
+        if noise_scale == 0:
+            # the noise normalized_tile estimates in the crop
+            noise = estimate_background_noise(
+                image[(slice(None), *crop.slices)])[1].ravel()
+        footprints = make_footprints(scene.isolated, noise,
+                                     footprint_threshold,
+                                     detection_band_index)
+    if exclusive and len(footprints):
+        footprints = _exclusive_footprints(scene, footprints,
+                                           detection_band_index,
+                                           footprint_core)
     normalized = normalized_tile(image, np.zeros(image.shape, dtype=bool),
                                  crop)
     masks = _crop_or_pad(np.asarray(footprints, bool), size, offset,
@@ -325,6 +328,8 @@ def training_dataset(scenes, model_config, batch_size, seed=0, start_step=0,
         if rng.random() >= deep_fraction:
             return 1.0
         scale = float(np.exp(rng.uniform(*log_scale)))
+        # drawn after the scale, so that noiseless_fraction = 0 leaves
+        # every deep example's scale as it was
         if noiseless_fraction > 0 and rng.random() < noiseless_fraction:
             return 0.0
         return scale
