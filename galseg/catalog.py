@@ -15,6 +15,7 @@ import numpy as np
 from .result import DeblendResult
 from .segmentation import (_region, correlated_noise_factor, flux_shares,
                            kron_fluxes, segment_labels, segment_snr)
+from .star_galaxy import SPREAD_THRESHOLD, classify_spread, spread_models
 
 __all__ = ['build_result', 'empty_catalog', 'CLASS_NAMES', 'FLAGS']
 
@@ -34,7 +35,7 @@ FLAGS = {'blended': 1, 'edge': 2, 'tile_seam': 4, 'masked': 8,
 
 def build_result(detections, image, background, mask_threshold,
                  flux_dilation, n_pixels, seams=(), noise=None,
-                 min_snr=0.0):
+                 min_snr=0.0, spread_threshold=SPREAD_THRESHOLD):
     """
     Segment, measure and deblend the sources and collect the result.
 
@@ -64,6 +65,11 @@ def build_result(detections, image, background, mask_threshold,
         it (see `~galseg.segmentation.segment_snr`); 0 keeps every
         source, and so does the lack of both ``image.error`` and
         ``noise``.
+    spread_threshold : float, optional
+        With ``image.psf`` (as `~galseg.star_galaxy.validate_psf`
+        returns it), the catalog gets ``spread_model`` and
+        ``spread_model_err`` and sources are stars or galaxies by
+        `~galseg.star_galaxy.classify_spread` with this threshold.
 
     Returns
     -------
@@ -103,15 +109,31 @@ def build_result(detections, image, background, mask_threshold,
     _add_column(catalog, 'score', [det.score for det in detections],
                 'detection confidence: the probability of being a source')
     class_id = np.array([det.class_id for det in detections], dtype=int)
+    class_score = np.array([det.class_score for det in detections],
+                           dtype=float)
+    spread = None
+    if getattr(image, 'psf', None) is not None:
+        spread = _spread_columns(catalog, subtracted, variance, labels,
+                                 image.psf)
+        class_id, class_score = _psf_classes(class_id, class_score, spread,
+                                             spread_threshold)
     _add_column(catalog, 'classification',
                 np.array([CLASS_NAMES.get(value, f'class {value}')
                           for value in class_id], dtype=str),
-                "'galaxy' or 'star'")
-    _add_column(catalog, 'class_score',
-                np.array([det.class_score for det in detections],
-                         dtype=float),
+                "'galaxy' or 'star'" + (
+                    '' if spread is None else
+                    ': by spread_model where measured, else by the network'))
+    _add_column(catalog, 'class_score', class_score,
                 'probability of the classification, given that it is a '
                 'source')
+    if spread is not None:
+        _add_column(catalog, 'spread_model', spread[0],
+                    'SExtractor SPREAD_MODEL with the given PSF: about 0 for '
+                    'a point source, positive for a resolved one (see '
+                    'galseg.star_galaxy)')
+        _add_column(catalog, 'spread_model_err', spread[1],
+                    'error of spread_model, from the data errors (NaN '
+                    'without errors or a noise estimate)')
     _add_column(catalog, 'segment_snr', snr,
                 'signal-to-noise ratio of segment_flux: the flux of the '
                 'segment over its noise (from the errors, or the estimated '
@@ -143,8 +165,7 @@ def build_result(detections, image, background, mask_threshold,
     return DeblendResult(
         segmentation_image=segm, catalog=catalog,
         scores=np.array([det.score for det in detections], dtype=np.float32),
-        classes=np.array([det.class_id for det in detections],
-                         dtype=np.int32),
+        classes=class_id.astype(np.int32),
         boxes=np.array([det.box for det in detections], dtype=np.float32),
         bboxes=[_bounding_box(det.bbox) for det in detections],
         mask_cutouts=[det.mask for det in detections],
@@ -153,6 +174,28 @@ def build_result(detections, image, background, mask_threshold,
         mask_threshold=mask_threshold,
         detection_image=detection_image.astype(np.float32),
         unit=image.unit, wcs=image.wcs)
+
+
+def _spread_columns(catalog, data, variance, labels, psf):
+    """``spread_model`` and its error for every source of the catalog,
+    at its centroid (see `~galseg.star_galaxy.spread_models`)."""
+    centroids = np.column_stack([
+        np.asarray(getattr(catalog[name], 'value', catalog[name]),
+                   dtype=float) for name in ('x_centroid', 'y_centroid')])
+    return spread_models(data, variance, labels, centroids, psf)
+
+
+def _psf_classes(class_id, class_score, spread, threshold):
+    """The classes and their probabilities by ``spread_model`` where it
+    was measured, the network's elsewhere."""
+    is_star, probability = classify_spread(*spread, threshold=threshold)
+    measured = np.isfinite(spread[0])
+    star = [key for key, name in CLASS_NAMES.items() if name == 'star'][0]
+    galaxy = [key for key, name in CLASS_NAMES.items()
+              if name == 'galaxy'][0]
+    class_id = np.where(measured, np.where(is_star, star, galaxy), class_id)
+    class_score = np.where(measured, probability, class_score)
+    return class_id, class_score
 
 
 def _significant(detections, bad, mask_threshold, n_pixels, data, variance,
@@ -311,8 +354,8 @@ def empty_catalog(image):
     ----------
     image : `types.SimpleNamespace`
         The input, as `galseg.inputs.unpack_input` returns it: the number
-        of bands, the unit, and whether there are an error and a WCS
-        decide the columns.
+        of bands, the unit, and whether there are an error, a WCS and a
+        PSF decide the columns.
 
     Returns
     -------
@@ -334,7 +377,8 @@ def empty_catalog(image):
     stand_in = SimpleNamespace(
         data=data, bad=np.zeros(data.shape, dtype=bool),
         error=None if image.error is None else np.ones(data.shape),
-        background=None, wcs=image.wcs, unit=image.unit)
+        background=None, wcs=image.wcs, unit=image.unit,
+        psf=getattr(image, 'psf', None))
     result = build_result([source], stand_in, 0.0, 0.5, 0, 1)
     return result.catalog[:0]
 

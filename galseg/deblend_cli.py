@@ -38,6 +38,12 @@ def add_arguments(parser):
     parser.add_argument('--hdu', default=None,
                         help='HDU number or name of the image (default: '
                              'the first HDU with image data)')
+    parser.add_argument('--psf', metavar='PSF.fits',
+                        help='FITS image of the point-spread function '
+                             '(odd sides, centred, at the pixel scale of '
+                             'the images): sources are classified star or '
+                             'galaxy by spread_model instead of by the '
+                             'network')
     parser.add_argument('--model', default='default', metavar='RUN',
                         help="model directory, training-run directory, or "
                              "'default' for the bundled model")
@@ -101,6 +107,7 @@ def run(args):
     from .inputs import unpack_input
 
     hdu = _parse_hdu(args.hdu)
+    psf = None if args.psf is None else _read_psf(args.psf)
     settings = {'score_threshold': args.score_threshold,
                 'mask_threshold': args.mask_threshold,
                 'contained_fraction': args.contained_fraction,
@@ -132,11 +139,12 @@ def run(args):
         # way or the image cannot be read.
         _check_outputs(outputs, args.overwrite)
         nddata = _read(args.images[0], hdu)
-        unpack_input(nddata)  # bad data (e.g. all NaN) before the model
+        # bad data (e.g. all NaN) or a PSF of other bands before the model
+        unpack_input(nddata, psf=psf)
         deblender = _make_deblender(args.model, settings)
         n_sources = deblend_file(args.images[0], outputs, deblender,
                                  hdu=hdu, overwrite=args.overwrite,
-                                 nddata=nddata)
+                                 nddata=nddata, psf=psf)
         _report(args.images[0], n_sources, outputs)
         return 0
 
@@ -153,7 +161,7 @@ def run(args):
     if args.scheduler is not None or args.workers > 1:
         deblender = None  # each worker thread loads its own
     results = _run_dask(jobs, args.model, settings, hdu, args.overwrite,
-                        args.scheduler, args.workers, deblender)
+                        args.scheduler, args.workers, deblender, psf)
     failed = 0
     for (image, outputs), (n_sources, error) in zip(jobs, results):
         if error is None:
@@ -189,6 +197,32 @@ def _read(image, hdu):
             raise
         msg = f'cannot read {image}: {exc}'
         raise CommandError(msg) from exc
+
+
+def _read_psf(path):
+    """Read a PSF image (the first HDU with data), checked as the
+    deblender checks it."""
+    import numpy as np
+    from astropy.io import fits
+
+    from .cli import CommandError
+    from .star_galaxy import validate_psf
+
+    try:
+        with fits.open(path) as hdul:
+            data = next((hdu.data for hdu in hdul
+                         if hdu.data is not None and hdu.is_image), None)
+            data = None if data is None else np.array(data)
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        msg = f'cannot read the PSF {path}: {exc}'
+        raise CommandError(msg) from exc
+    if data is None:
+        msg = f'{path} holds no image for the PSF'
+        raise CommandError(msg)
+    validate_psf(data, data.shape[0] if data.ndim == 3 else 1)
+    return data
 
 
 def _check_outputs(outputs, overwrite):
@@ -235,7 +269,7 @@ def _outdir_jobs(images, outdir, plots):
 
 
 def _run_dask(jobs, model, settings, hdu, overwrite, scheduler, workers,
-              deblender=None):
+              deblender=None, psf=None):
     """
     Deblend every job through Dask; one result per job.
 
@@ -244,7 +278,7 @@ def _run_dask(jobs, model, settings, hdu, overwrite, scheduler, workers,
     import dask
 
     tasks = [dask.delayed(_deblend_task, pure=False)(
-        image, outputs, model, settings, hdu, overwrite, deblender)
+        image, outputs, model, settings, hdu, overwrite, deblender, psf)
         for image, outputs in jobs]
     if scheduler is None:
         return dask.compute(*tasks, scheduler='threads',
@@ -260,7 +294,7 @@ _DEBLENDERS = threading.local()
 
 
 def _deblend_task(image, outputs, model, settings, hdu, overwrite,
-                  deblender=None):
+                  deblender=None, psf=None):
     """Deblend one file; return ``(n_sources, None)`` or ``(None, error)``."""
     try:
         if deblender is None:
@@ -270,13 +304,13 @@ def _deblend_task(image, outputs, model, settings, hdu, overwrite,
                 cache[key] = _make_deblender(model, settings)
             deblender = cache[key]
         return deblend_file(image, outputs, deblender, hdu=hdu,
-                            overwrite=overwrite), None
+                            overwrite=overwrite, psf=psf), None
     except Exception as exc:  # one bad file must not stop the others
         return None, f'{type(exc).__name__}: {exc}'
 
 
 def deblend_file(image, outputs, deblender, hdu=None, overwrite=False,
-                 nddata=None):
+                 nddata=None, psf=None):
     """
     Deblend one FITS image and write the requested outputs.
 
@@ -295,6 +329,9 @@ def deblend_file(image, outputs, deblender, hdu=None, overwrite=False,
     nddata : `~astropy.nddata.NDData`, optional
         The image, when it was already read with
         `~galseg.inputs.read_fits_image`.
+    psf : `~numpy.ndarray`, optional
+        An image of the PSF (see `~galseg.MaskRCNNDeblender`): the
+        catalog then classifies by ``spread_model``.
 
     Returns
     -------
@@ -316,13 +353,13 @@ def deblend_file(image, outputs, deblender, hdu=None, overwrite=False,
         nddata = read_fits_image(image, hdu=hdu)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', NoDetectionsWarning)
-        result = deblender.deblend(nddata)
+        result = deblender.deblend(nddata, psf=psf)
     shape = nddata.data.shape[-2:]
     if outputs.get('segmentation') is not None:
         _write_segmentation(outputs['segmentation'], result, shape,
                             nddata.wcs, deblender, overwrite)
     if outputs.get('catalog') is not None:
-        _write_catalog(outputs['catalog'], result, nddata, overwrite)
+        _write_catalog(outputs['catalog'], result, nddata, overwrite, psf)
     if outputs.get('plot') is not None:
         _write_plot(outputs['plot'], result, image, overwrite)
     return 0 if result is None else result.n_sources
@@ -357,13 +394,13 @@ def _write_segmentation(path, result, shape, wcs, deblender, overwrite):
         fits.PrimaryHDU(labels, header=header).writeto(tmp, overwrite=True)
 
 
-def _write_catalog(path, result, nddata, overwrite):
+def _write_catalog(path, result, nddata, overwrite, psf=None):
     from .catalog import empty_catalog
     from .inputs import unpack_input
     from .utils import atomic_output
 
     if result is None:  # the columns of a catalog with sources
-        catalog = empty_catalog(unpack_input(nddata))
+        catalog = empty_catalog(unpack_input(nddata, psf=psf))
     else:
         catalog = result.catalog
     with atomic_output(path, overwrite) as tmp:

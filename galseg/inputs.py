@@ -17,6 +17,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from .star_galaxy import validate_psf
+
 __all__ = ['read_fits_image', 'unpack_input']
 
 
@@ -96,13 +98,14 @@ def _first_sentence(exc):
     return str(exc).split('.')[0].strip() or type(exc).__name__
 
 
-def unpack_input(data, mask=None, error=None, background=None, wcs=None):
+def unpack_input(data, mask=None, error=None, background=None, wcs=None,
+                 psf=None):
     """
     Check the deblender's input and bring it to ``(n_bands, ny, nx)``.
 
     Parameters
     ----------
-    data, mask, error, background, wcs
+    data, mask, error, background, wcs, psf
         As `galseg.MaskRCNNDeblender.__call__` takes them.
 
     Returns
@@ -112,20 +115,22 @@ def unpack_input(data, mask=None, error=None, background=None, wcs=None):
         ``data``'s shape: masked, non-finite, or of zero or non-finite
         error), ``error`` (float64 of ``data``'s shape, 1 at bad pixels,
         or `None`), ``background`` (broadcastable to ``data``, or
-        `None`), ``wcs`` (2-D celestial, or `None`) and ``unit`` (or
-        `None`).
+        `None`), ``wcs`` (2-D celestial, or `None`), ``unit`` (or
+        `None`) and ``psf`` (float64 ``(n_bands, py, px)``, each band
+        summing to 1, or `None`; see `galseg.star_galaxy.validate_psf`).
 
     Raises
     ------
     TypeError
-        If an argument has the wrong type: non-numeric data, error or
-        background, a mask that is neither boolean nor numeric, or a
-        ``wcs`` that is not a WCS.
+        If an argument has the wrong type: non-numeric data, error,
+        background or psf, a mask that is neither boolean nor numeric,
+        or a ``wcs`` that is not a WCS.
     ValueError
         If an argument has the wrong value: data not 2-D or 3-D, a shape
         that differs from the data's, mask values other than 0 and 1,
         negative errors, incompatible units, a WCS of another shape or
-        dimensionality, or data with no unmasked finite pixel.
+        dimensionality, a psf that `~galseg.star_galaxy.validate_psf`
+        refuses, or data with no unmasked finite pixel.
     """
     from astropy import units as u
     from astropy.nddata import NDData
@@ -133,7 +138,8 @@ def unpack_input(data, mask=None, error=None, background=None, wcs=None):
     if isinstance(data, (str, os.PathLike)):
         data = read_fits_image(data)
     if isinstance(data, NDData):
-        data, mask, error, wcs = _unpack_nddata(data, mask, error, wcs)
+        data, mask, error, wcs, psf = _unpack_nddata(data, mask, error, wcs,
+                                                     psf)
 
     unit = data.unit if isinstance(data, u.Quantity) else None
     if isinstance(data, np.ma.MaskedArray):
@@ -159,13 +165,16 @@ def unpack_input(data, mask=None, error=None, background=None, wcs=None):
     if background is not None:
         background = _validate_background(background, shape, unit)
     wcs = _validate_wcs(wcs, shape)
+    if psf is not None:
+        psf = validate_psf(psf, values.shape[0])
     return SimpleNamespace(data=values, bad=bad, error=error,
-                           background=background, wcs=wcs, unit=unit)
+                           background=background, wcs=wcs, unit=unit,
+                           psf=psf)
 
 
-def _unpack_nddata(nddata, mask, error, wcs):
+def _unpack_nddata(nddata, mask, error, wcs, psf):
     """
-    Take data, mask, uncertainty, WCS and unit from an NDData.
+    Take data, mask, uncertainty, WCS, PSF and unit from an NDData.
 
     A keyword is ignored, with a warning, only where the NDData has a
     value of its own; otherwise the keyword is used.
@@ -174,8 +183,8 @@ def _unpack_nddata(nddata, mask, error, wcs):
     from astropy.utils.exceptions import AstropyUserWarning
 
     own = {'mask': nddata.mask, 'error': _nddata_error(nddata),
-           'wcs': nddata.wcs}
-    given = {'mask': mask, 'error': error, 'wcs': wcs}
+           'wcs': nddata.wcs, 'psf': nddata.psf}
+    given = {'mask': mask, 'error': error, 'wcs': wcs, 'psf': psf}
     for key, value in given.items():
         if value is not None and own[key] is not None:
             msg = (f'The {key!r} keyword will be ignored. Its value is '
@@ -186,7 +195,8 @@ def _unpack_nddata(nddata, mask, error, wcs):
     data = nddata.data
     if nddata.unit is not None:
         data = u.Quantity(data, nddata.unit, copy=False)
-    return data, values['mask'], values['error'], values['wcs']
+    return (data, values['mask'], values['error'], values['wcs'],
+            values['psf'])
 
 
 def _nddata_error(nddata):

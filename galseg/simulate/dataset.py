@@ -180,6 +180,8 @@ def _write_shard(config, seed, start, stop, path, dataset_id):
             create(shard, 'noise_correlation',
                    np.array([s.noise_correlation for s in scenes],
                             dtype=np.float32))
+            create(shard, 'psf', np.stack([s.psf for s in scenes]),
+                   **_COMPRESSION)
             if config.faint_sources[1] > 0:
                 create(shard, 'faint', np.stack([s.faint for s in scenes]),
                        chunks=(1, n_bands, size, size), **_COMPRESSION)
@@ -441,6 +443,8 @@ class SimulatedDataset:
                 handle['noise_correlation'][()]
                 if 'noise_correlation' in handle
                 else np.zeros(len(small['pixel_scale']), np.float32))
+            # no PSF images in older datasets
+            small['psf'] = handle['psf'][()] if 'psf' in handle else None
             small['catalog'] = {name: handle['catalog'][name][()]
                                 for name in CATALOG_DTYPES}
             small['datasets'] = {name: handle[name] for name in (
@@ -485,7 +489,8 @@ class SimulatedDataset:
                            for name, column in small['catalog'].items()}),
             bands=tuple(self.config.bands),
             noise_correlation=float(small['noise_correlation'][local]),
-            faint=faint)
+            faint=faint,
+            psf=small['psf'][local] if small['psf'] is not None else None)
 
     def __iter__(self):
         for index in range(len(self)):

@@ -14,7 +14,8 @@ from ..validation import check_int
 from .config import SimulationConfig, _load_catalog
 from .noise import add_noise
 
-__all__ = ['Scene', 'simulate_scene', 'GALAXY', 'STAR', 'DRAWING_VERSION']
+__all__ = ['Scene', 'simulate_scene', 'GALAXY', 'STAR', 'DRAWING_VERSION',
+           'PSF_IMAGE_SIZE']
 
 #: The version of the drawing: raised whenever the same configuration,
 #: seed and index give a different scene.  A dataset records it, and a
@@ -27,6 +28,9 @@ DRAWING_VERSION = 2
 GALAXY = 1
 #: class id of stars
 STAR = 2
+
+#: side, in pixels, of the PSF images of the scenes (`Scene.psf`)
+PSF_IMAGE_SIZE = 41
 
 _FWHM_TO_SIGMA = 1 / (2 * math.sqrt(2 * math.log(2)))
 _HLR_TO_SIGMA = 1 / math.sqrt(2 * math.log(2))  # for a Gaussian
@@ -104,6 +108,12 @@ class Scene:
     noise_correlation : float
         The sigma (pixels) of the kernel that correlates the noise; 0
         for white noise (see `~galseg.simulate.add_noise`).
+    psf : `~numpy.ndarray` or `None`
+        float32 ``(n_bands, PSF_IMAGE_SIZE, PSF_IMAGE_SIZE)``: the PSF
+        of each band drawn as the stars are (pixel included), centred on
+        the central pixel, of unit sum: the ``psf`` to give
+        `~galseg.MaskRCNNDeblender`.  `None` for scenes of datasets
+        written before galseg stored it.
     faint : `~numpy.ndarray` or `None`
         float32 ``(n_bands, ny, nx)``: the noiseless faint galaxies below
         the detection limit (``faint_sources``), included in ``image``
@@ -124,6 +134,7 @@ class Scene:
     bands: tuple = field(default=())
     noise_correlation: float = 0.0
     faint: np.ndarray = None
+    psf: np.ndarray = None
 
     @property
     def n_sources(self):
@@ -860,4 +871,13 @@ def simulate_scene(config, seed, index):
         psf_fwhm=(cond.psf_fwhm / cond.pixel_scale).astype(np.float32),
         pixel_scale=cond.pixel_scale, catalog=catalog,
         bands=tuple(config.bands), noise_correlation=correlation,
-        faint=faint)
+        faint=faint, psf=_psf_images(cond))
+
+
+def _psf_images(cond):
+    """The PSF of each band on a `PSF_IMAGE_SIZE` grid, of unit sum."""
+    images = [psf.drawImage(nx=PSF_IMAGE_SIZE, ny=PSF_IMAGE_SIZE,
+                            scale=cond.pixel_scale).array
+              for psf in cond.psfs]
+    return np.stack([image / image.sum() for image in images]
+                    ).astype(np.float32)

@@ -290,3 +290,39 @@ def test_bad_setting_named(image_file, tmp_path, tiny_model_dir, capsys):
     assert 'core_probability must be in [0, 1], got 1.2' in (
         capsys.readouterr().err)
     assert not (tmp_path / 'c.ecsv').exists()
+
+
+def test_psf_option(image_file, tmp_path, tiny_model_dir, capsys):
+    yy, xx = np.mgrid[:15, :15]
+    psf = np.exp(-((yy - 7) ** 2 + (xx - 7) ** 2) / (2 * 2.0 ** 2))
+    psf_path = tmp_path / 'psf.fits'
+    fits.PrimaryHDU(psf.astype(np.float32)).writeto(psf_path)
+    base = ['deblend', '--model', str(tiny_model_dir), '--psf',
+            str(psf_path)]
+    cat_path = tmp_path / 'cat.ecsv'
+    assert main(base + [str(image_file), '--catalog', str(cat_path)]) == 0
+    catalog = QTable.read(cat_path)
+    assert len(catalog) == 2
+    assert {'spread_model', 'spread_model_err'} <= set(catalog.colnames)
+    # the same catalog as the Python API with that psf
+    from galseg import MaskRCNNDeblender
+    _, python_catalog = MaskRCNNDeblender(tiny_model_dir)(
+        read_fits_image(image_file), psf=psf)
+    assert_allclose(catalog['spread_model'], python_catalog['spread_model'],
+                    rtol=1e-5)
+    # an empty catalog has the same columns
+    noise_path = tmp_path / 'noise.fits'
+    fits.PrimaryHDU(np.random.default_rng(3).normal(0, 1, (64, 64))
+                    .astype(np.float32), header=make_header()
+                    ).writeto(noise_path)
+    assert main(base + [str(noise_path), '--catalog',
+                        str(tmp_path / 'empty.ecsv')]) == 0
+    assert QTable.read(tmp_path / 'empty.ecsv').colnames == catalog.colnames
+    capsys.readouterr()
+    # a bad PSF is named before the model loads
+    even_path = tmp_path / 'even.fits'
+    fits.PrimaryHDU(np.ones((4, 4), np.float32)).writeto(even_path)
+    assert main(['deblend', str(image_file), '--model', 'no/such/model',
+                 '--psf', str(even_path), '--catalog',
+                 str(tmp_path / 'x.ecsv')]) == 1
+    assert 'psf must have odd sides' in capsys.readouterr().err

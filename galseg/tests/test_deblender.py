@@ -108,6 +108,10 @@ def pair_image():
      'flux_dilation must be an integer, got 2.5'),
     ({'progress_bar': 'yes'}, TypeError,
      'progress_bar must be True or False'),
+    ({'spread_threshold': -0.001}, ValueError,
+     'spread_threshold must be >= 0'),
+    ({'spread_threshold': '0.003'}, TypeError,
+     'spread_threshold must be a number'),
 ])
 def test_settings_are_validated_before_the_model(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -169,7 +173,8 @@ def test_repr_lists_settings(deblender, tiny_model_dir):
         'contained_fraction=0.95, core_probability=0.0, n_pixels=5, '
         'min_snr=5.0, '
         'flux_dilation=3, '
-        'tile_size=64, tile_overlap=16, batch_size=8, progress_bar=False)')
+        'tile_size=64, tile_overlap=16, batch_size=8, '
+        'spread_threshold=0.00175, progress_bar=False)')
 
 
 # --- end to end with the tiny model ---------------------------------------

@@ -10,8 +10,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 pytest.importorskip('galsim')
 surveycodex = pytest.importorskip('surveycodex')
 
-from galseg.simulate import (Band, SimulationConfig, Survey, get_survey,  # noqa: E402
-                             simulate_scene)
+from galseg.simulate import (PSF_IMAGE_SIZE, Band, SimulationConfig,  # noqa: E402
+                             Survey, get_survey, simulate_scene)
 from galseg.simulate.config import CATALOG_COLUMNS  # noqa: E402
 
 SMALL = dict(stamp_size=64, n_sources=(2, 4))
@@ -19,7 +19,7 @@ SMALL = dict(stamp_size=64, n_sources=(2, 4))
 
 def assert_scenes_equal(a, b):
     for name in ('image', 'noiseless', 'isolated', 'footprints', 'boxes',
-                 'classes', 'noise_sigma', 'psf_fwhm'):
+                 'classes', 'noise_sigma', 'psf_fwhm', 'psf'):
         x, y = getattr(a, name), getattr(b, name)
         assert x.dtype == y.dtype, name
         assert_array_equal(x, y, err_msg=name)
@@ -459,6 +459,16 @@ def test_star_is_the_psf_at_its_position():
         assert_allclose((image * y).sum() / image.sum(), row['y'], atol=0.02)
         assert_allclose(image.sum(), row['flux'][0], rtol=0.02)
         assert_allclose(row['snr'], 50, rtol=1e-4)
+        # the scene's PSF image: that star's profile, centred, unit sum
+        psf = scene.psf[0].astype(float)
+        assert scene.psf.shape == (1, PSF_IMAGE_SIZE, PSF_IMAGE_SIZE)
+        assert scene.psf.dtype == np.float32
+        assert_allclose(psf.sum(), 1.0, rtol=1e-5)
+        centre = PSF_IMAGE_SIZE // 2
+        yy, xx = np.indices(psf.shape)
+        assert_allclose([(psf * yy).sum(), (psf * xx).sum()], centre,
+                        atol=0.02)
+        assert_allclose(psf.max(), image.max() / image.sum(), rtol=0.1)
 
 
 def test_space_like_airy_psf_has_the_requested_fwhm():
@@ -475,6 +485,8 @@ def test_space_like_airy_psf_has_the_requested_fwhm():
     star = galsim.Image(np.ascontiguousarray(scene.isolated[0, 0]),
                         scale=1.0)
     assert_allclose(star.calculateFWHM(), 8.0, rtol=0.05)
+    psf = galsim.Image(np.ascontiguousarray(scene.psf[0]), scale=1.0)
+    assert_allclose(psf.calculateFWHM(), 8.0, rtol=0.05)
     # the diffraction rings: an Airy star has more light far out than a
     # Moffat star of the same FWHM
     moffat = simulate_scene(SimulationConfig(
