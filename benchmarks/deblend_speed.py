@@ -8,7 +8,8 @@ Deblending speed of galseg next to photutils and SEP, in one run.
   photutils ``detect_sources`` + ``deblend_sources`` and SEP
   ``extract`` (each with its Kron fluxes,
   as `galseg.evaluation.photutils_deblend` and `galseg.evaluation.sep_deblend`
-  measure them) on the same stamps.
+  measure them) on the same stamps; galseg in float32 (the default)
+  and with ``precision='bfloat16'``.
 * A crowded 2048x2048 px field (a mosaic of 128 px scenes of 4-6
   galaxies): galseg (tiled) against photutils
   ``detect_sources`` + ``deblend_sources`` and SEP on the same image.
@@ -98,13 +99,27 @@ def main():
                            score_threshold=threshold)  # trace
     deblender.deblend(scenes[0].image)
 
+    fast = MaskRCNNDeblender(model=args.model, batch_size=16,
+                             precision='bfloat16')
+    fast.model.detect(normalized[:16], batch_size=16,
+                      score_threshold=threshold)  # trace
+    fast.deblend(scenes[0].image)
+
     rows = []
     seconds, _ = _time(deblender.model.detect, normalized, batch_size=16,
                        score_threshold=threshold, repeats=REPEATS)
     rows.append(('galseg network, batches of 16', seconds / n))
+    seconds, _ = _time(fast.model.detect, normalized, batch_size=16,
+                       score_threshold=threshold, repeats=REPEATS)
+    rows.append(("galseg network, batches of 16, precision='bfloat16'",
+                 seconds / n))
     seconds, _ = _time(lambda: [deblender.deblend(s.image) for s in scenes],
                        repeats=REPEATS)
     rows.append(('galseg MaskRCNNDeblender.deblend', seconds / n))
+    seconds, _ = _time(lambda: [fast.deblend(s.image) for s in scenes],
+                       repeats=REPEATS)
+    rows.append(("galseg MaskRCNNDeblender.deblend, precision='bfloat16'",
+                 seconds / n))
     seconds, _ = _time(lambda: [photutils_deblend(s.image, s.noise_sigma,
                                                   psf_fwhm=s.psf_fwhm[0])
                                 for s in scenes], repeats=REPEATS)

@@ -138,7 +138,8 @@ def batched_nms(boxes, scores, max_output_size, iou_threshold,
         image_boxes, image_scores = args
         indices = tf.image.non_max_suppression(
             image_boxes, image_scores, max_output_size,
-            iou_threshold=iou_threshold, score_threshold=score_threshold)
+            iou_threshold=iou_threshold,
+            score_threshold=tf.cast(score_threshold, tf.float32))
         count = tf.size(indices)
         return tf.pad(indices, [[0, max_output_size - count]]), count
 

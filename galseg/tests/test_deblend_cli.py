@@ -184,6 +184,8 @@ def test_distributed_scheduler(image_file, tmp_path, tiny_model_dir):
     (['--catalog', 'c.ecsv', '--plots'], '--plots and --scheduler go with '
      '--outdir'),
     (['--outdir', 'x', '--workers', '0'], '--workers must be an integer'),
+    (['--catalog', 'c.ecsv', '--precision', 'float16'],
+     "invalid choice: 'float16'"),
 ])
 def test_argument_errors(image_file, extra, message, capsys):
     """Options that do not go together: one line, exit status 2."""

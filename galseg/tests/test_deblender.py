@@ -108,6 +108,8 @@ def pair_image():
      'flux_dilation must be an integer, got 2.5'),
     ({'progress_bar': 'yes'}, TypeError,
      'progress_bar must be True or False'),
+    ({'precision': 'float16'}, ValueError,
+     "precision must be one of float32, bfloat16; got 'float16'"),
     ({'spread_threshold': -0.001}, ValueError,
      'spread_threshold must be >= 0'),
     ({'spread_threshold': '0.003'}, TypeError,
@@ -133,6 +135,28 @@ def test_default_model_when_installed(tmp_path, monkeypatch, tiny_model_dir):
     deblender = MaskRCNNDeblender()
     assert deblender.model_path == 'default'
     assert "model='default'" in repr(deblender)
+
+
+def test_bfloat16_network_finds_the_same_sources(deblender, tiny_model_dir,
+                                                 pair_image):
+    import keras
+
+    fast = MaskRCNNDeblender(tiny_model_dir, score_threshold=0.5,
+                             precision='bfloat16')
+    assert fast.model.backbone.dtype_policy.name == 'mixed_bfloat16'
+    # the policy was set for that model only
+    assert keras.config.dtype_policy().name == 'float32'
+    assert deblender.model.backbone.dtype_policy.name == 'float32'
+    segm, catalog = deblender(pair_image)
+    fast_segm, fast_catalog = fast(pair_image)
+    assert fast_segm.n_labels == segm.n_labels
+    assert_allclose(fast_catalog['score'], catalog['score'], atol=0.02)
+    assert_allclose(fast_catalog['x_centroid'], catalog['x_centroid'],
+                    atol=0.1)
+    assert fast_catalog['score'].dtype == catalog['score'].dtype
+    with pytest.raises(ValueError, match='precision applies to the models '
+                       'galseg loads'):
+        MaskRCNNDeblender(deblender.model, precision='bfloat16')
 
 
 def test_model_forms(tmp_path, tiny_model_dir):
@@ -173,8 +197,8 @@ def test_repr_lists_settings(deblender, tiny_model_dir):
         'contained_fraction=0.95, core_probability=0.0, n_pixels=5, '
         'min_snr=5.0, '
         'flux_dilation=3, '
-        'tile_size=64, tile_overlap=16, batch_size=8, '
-        'spread_threshold=0.00175, progress_bar=False)')
+        'tile_size=64, tile_overlap=16, batch_size=8, precision='
+        "'float32', spread_threshold=0.00175, progress_bar=False)")
 
 
 # --- end to end with the tiny model ---------------------------------------
