@@ -184,8 +184,6 @@ def test_distributed_scheduler(image_file, tmp_path, tiny_model_dir):
     (['--catalog', 'c.ecsv', '--plots'], '--plots and --scheduler go with '
      '--outdir'),
     (['--outdir', 'x', '--workers', '0'], '--workers must be an integer'),
-    (['--catalog', 'c.ecsv', '--precision', 'float16'],
-     "invalid choice: 'float16'"),
 ])
 def test_argument_errors(image_file, extra, message, capsys):
     """Options that do not go together: one line, exit status 2."""
@@ -328,3 +326,11 @@ def test_psf_option(image_file, tmp_path, tiny_model_dir, capsys):
                  '--psf', str(even_path), '--catalog',
                  str(tmp_path / 'x.ecsv')]) == 1
     assert 'psf must have odd sides' in capsys.readouterr().err
+
+
+def test_precision_choices(image_file, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(['deblend', str(image_file), '--catalog', 'c.ecsv',
+              '--precision', 'float16'])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'float16'" in capsys.readouterr().err
