@@ -41,9 +41,13 @@ def add_arguments(parser):
     parser.add_argument('--psf', metavar='PSF.fits',
                         help='FITS image of the point-spread function '
                              '(odd sides, centred, at the pixel scale of '
-                             'the images): sources are classified star or '
-                             'galaxy by spread_model instead of by the '
-                             'network')
+                             'the images; one PSF for every image): '
+                             'sources are classified star or galaxy by '
+                             'spread_model instead of by the network')
+    parser.add_argument('--spread-threshold', type=float, default=None,
+                        help='with --psf, the spread_model above which a '
+                             "source is a galaxy (default: "
+                             "MaskRCNNDeblender's)")
     parser.add_argument('--model', default='default', metavar='RUN',
                         help="model directory, training-run directory, or "
                              "'default' for the bundled model")
@@ -123,6 +127,7 @@ def run(args):
                 'tile_overlap': args.tile_overlap,
                 'batch_size': args.batch_size,
                 'precision': args.precision,
+                'spread_threshold': args.spread_threshold,
                 'progress_bar': args.progress}
     settings = {key: value for key, value in settings.items()
                 if value is not None}
@@ -227,7 +232,11 @@ def _read_psf(path):
     if data is None:
         msg = f'{path} holds no image for the PSF'
         raise CommandError(msg)
-    validate_psf(data, data.shape[0] if data.ndim == 3 else 1)
+    try:
+        validate_psf(data, data.shape[0] if data.ndim == 3 else 1)
+    except (TypeError, ValueError) as exc:
+        msg = f'--psf {path}: {exc}'
+        raise type(exc)(msg) from exc
     return data
 
 

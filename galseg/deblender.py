@@ -178,8 +178,9 @@ class MaskRCNNDeblender:
         ``benchmarks/deblend_speed.py``) and slower on others; its
         scores differ from float32's by a few thousandths, and the
         thresholds chosen for the model in float32 are used as they are.
-        For models galseg loads; a `~galseg.engine.MaskRCNN` instance
-        computes as it was built.
+        For models galseg loads: with a `~galseg.engine.MaskRCNN`
+        instance, which computes as it was built, only ``'float32'`` is
+        accepted.
     spread_threshold : float, optional
         With a PSF (the ``psf`` of `__call__`), the ``spread_model``
         above which a source is a galaxy (see `galseg.star_galaxy`); the

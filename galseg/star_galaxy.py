@@ -68,9 +68,11 @@ def validate_psf(psf, n_bands):
     Parameters
     ----------
     psf : array_like
-        2-D ``(py, px)``, the PSF of every band, or 3-D
-        ``(n_bands, py, px)``, one per band; odd sides, centred on the
-        central pixel, at the pixel scale of the data.
+        2-D ``(py, px)`` (or 3-D ``(1, py, px)``), the PSF of every
+        band, or 3-D ``(n_bands, py, px)``, one per band; odd sides,
+        its peak on the central pixel, at the pixel scale of the data
+        (an oversampled PSF model, e.g. PSFEx's, must first be drawn on
+        the data's pixels).
     n_bands : int
         The number of bands of the data.
 
@@ -82,16 +84,18 @@ def validate_psf(psf, n_bands):
     Raises
     ------
     TypeError
-        If ``psf`` is not numeric.
+        If ``psf`` is not a real numeric array.
     ValueError
         If it is not 2-D or 3-D, has another number of bands, even
-        sides or sides below 3 pixels, non-finite values, or a band
-        whose sum is not positive.
+        sides or sides below 3 pixels, non-finite values, a band whose
+        sum is not positive, or a band whose peak is not on its central
+        pixel or next to it (an off-centre PSF would bias every
+        ``spread_model``).
     """
     values = np.asarray(psf)
-    if values.dtype == object or not (
-            np.issubdtype(values.dtype, np.number)
-            or values.dtype == bool) or np.iscomplexobj(values):
+    if (values.dtype == object or values.dtype == bool
+            or not np.issubdtype(values.dtype, np.number)
+            or np.iscomplexobj(values)):
         msg = f'psf must be a real numeric array, got {values.dtype}'
         raise TypeError(msg)
     if values.ndim not in (2, 3):
@@ -115,6 +119,13 @@ def validate_psf(psf, n_bands):
     if not (sums > 0).all():
         msg = 'psf must have a positive sum in every band'
         raise ValueError(msg)
+    for band, image in enumerate(values):
+        peak_y, peak_x = np.unravel_index(np.argmax(image), image.shape)
+        if abs(peak_y - py // 2) > 1 or abs(peak_x - px // 2) > 1:
+            msg = ('psf must peak on its central pixel or next to it, got '
+                   f'the peak at (y, x) = ({peak_y}, {peak_x}) in band '
+                   f'{band}, centre ({py // 2}, {px // 2})')
+            raise ValueError(msg)
     values = values / sums[:, None, None]
     return np.broadcast_to(values, (n_bands, py, px)).copy()
 

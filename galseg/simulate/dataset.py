@@ -180,7 +180,8 @@ def _write_shard(config, seed, start, stop, path, dataset_id):
             create(shard, 'noise_correlation',
                    np.array([s.noise_correlation for s in scenes],
                             dtype=np.float32))
-            create(shard, 'psf', np.stack([s.psf for s in scenes]),
+            psf = np.stack([s.psf for s in scenes])
+            create(shard, 'psf', psf, chunks=(1, *psf.shape[1:]),
                    **_COMPRESSION)
             if config.faint_sources[1] > 0:
                 create(shard, 'faint', np.stack([s.faint for s in scenes]),
@@ -443,12 +444,12 @@ class SimulatedDataset:
                 handle['noise_correlation'][()]
                 if 'noise_correlation' in handle
                 else np.zeros(len(small['pixel_scale']), np.float32))
-            # no PSF images in older datasets
-            small['psf'] = handle['psf'][()] if 'psf' in handle else None
             small['catalog'] = {name: handle['catalog'][name][()]
                                 for name in CATALOG_DTYPES}
+            # read scene by scene (no faint population, no PSF images in
+            # older datasets)
             small['datasets'] = {name: handle[name] for name in (
-                'image', 'isolated', 'footprints', 'faint')
+                'image', 'isolated', 'footprints', 'faint', 'psf')
                 if name in handle}
             self._small[number] = small
         return self._files[number], self._small[number]
@@ -490,7 +491,7 @@ class SimulatedDataset:
             bands=tuple(self.config.bands),
             noise_correlation=float(small['noise_correlation'][local]),
             faint=faint,
-            psf=small['psf'][local] if small['psf'] is not None else None)
+            psf=data['psf'][local] if 'psf' in data else None)
 
     def __iter__(self):
         for index in range(len(self)):

@@ -325,7 +325,12 @@ def test_psf_option(image_file, tmp_path, tiny_model_dir, capsys):
     assert main(['deblend', str(image_file), '--model', 'no/such/model',
                  '--psf', str(even_path), '--catalog',
                  str(tmp_path / 'x.ecsv')]) == 1
-    assert 'psf must have odd sides' in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f'--psf {even_path}: psf must have odd sides' in err
+    # the threshold goes to the deblender: everything a star
+    assert main(base + [str(image_file), '--catalog', str(cat_path),
+                        '--overwrite', '--spread-threshold', '10']) == 0
+    assert set(QTable.read(cat_path)['classification']) == {'star'}
 
 
 def test_precision_choices(image_file, capsys):

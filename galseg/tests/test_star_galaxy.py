@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from astropy.nddata import NDData
+from astropy.utils.exceptions import AstropyUserWarning
 from numpy.testing import assert_allclose, assert_array_equal
 
 from galseg import MaskRCNNDeblender
@@ -56,10 +57,33 @@ def labels_around(shape, centroids, radius):
     (np.zeros((5, 5)), ValueError, 'psf must have a positive sum'),
     (np.ones((3, 5, 5)), ValueError,
      'psf has 3 bands but the data have 2'),
+    (np.ones((5, 5), dtype=bool), TypeError,
+     'psf must be a real numeric array, got bool'),
+    (np.eye(7)[::-1] + np.pad([[5.0]], ((0, 6), (0, 6))), ValueError,
+     r'psf must peak on its central pixel or next to it, got the peak at '
+     r'\(y, x\) = \(0, 0\) in band 0'),
 ])
 def test_bad_psf(psf, error, match):
     with pytest.raises(error, match=match):
         validate_psf(psf, 2)
+
+
+def test_centred_moves_the_psf_to_the_source():
+    from galseg.star_galaxy import _centred
+
+    psf = validate_psf(psf_image(), 1)[0]
+    for x, y in [(20.3, 12.6), (3.8, 30.2), (0.0, 0.0)]:
+        slices, moved = _centred(psf, x, y, (40, 40))
+        yy, xx = np.indices((40, 40))
+        full = np.zeros((40, 40))
+        full[slices] = moved
+        if 5 < x < 35 and 5 < y < 35:  # whole: the centroid is the source's
+            assert_allclose([(full * xx).sum() / full.sum(),
+                             (full * yy).sum() / full.sum()], [x, y],
+                            atol=0.01)
+        assert np.unravel_index(full.argmax(), full.shape) == (
+            int(round(y)), int(round(x)))
+    assert _centred(psf, 100.0, 100.0, (40, 40)) == (None, None)
 
 
 def test_psf_is_normalised_per_band():
@@ -114,20 +138,26 @@ def test_spread_model_without_errors_or_outside_the_image():
 
 
 def test_multiband_spread_model_weights_the_bands():
-    # the same star in two bands, the second ten times noisier: the
-    # combined error is close to the first band's alone
-    image = draw((48, 48), [(24.2, 23.7, 5e4, 0.0)], noise=5.0)
-    data = np.stack([image, image])
-    variance = np.stack([np.full(image.shape, 25.0),
-                         np.full(image.shape, 2500.0)])
+    # a galaxy in two bands, the second with its own noise draw and ten
+    # times the noise: the bands combine by inverse variance
+    sources = [(24.2, 23.7, 5e4, 1.5)]
+    data = np.stack([draw((48, 48), sources, noise=5.0, seed=1),
+                     draw((48, 48), sources, noise=50.0, seed=2)])
+    variance = np.stack([np.full((48, 48), 25.0),
+                         np.full((48, 48), 2500.0)])
     centroids = np.array([(24.2, 23.7)])
-    labels = labels_around(image.shape, centroids, radius=9)
+    labels = labels_around((48, 48), centroids, radius=9)
     psf = validate_psf(psf_image(), 2)
     spread, error = spread_models(data, variance, labels, centroids, psf)
-    one, one_error = spread_models(data[:1], variance[:1], labels,
-                                   centroids, psf[:1])
-    assert_allclose(error, one_error / np.sqrt(1.01), rtol=1e-6)
-    assert_allclose(spread, one, atol=one_error[0])
+    bands = [spread_models(data[b:b + 1], variance[b:b + 1], labels,
+                           centroids, psf[b:b + 1]) for b in range(2)]
+    values = np.array([value[0] for value, _ in bands])
+    errors = np.array([value_error[0] for _, value_error in bands])
+    assert errors[1] > 5 * errors[0]
+    weights = 1 / errors ** 2
+    assert_allclose(spread, np.sum(weights * values) / weights.sum())
+    assert_allclose(error, 1 / np.sqrt(weights.sum()))
+    assert spread[0] > 0.005
 
 
 def test_catalog_classifies_by_spread_model_with_a_psf():
@@ -172,6 +202,18 @@ def test_catalog_classifies_by_spread_model_with_a_psf():
     assert_array_equal(loose.catalog['classification'], ['star', 'star'])
 
 
+def test_network_class_where_spread_model_is_not_measured():
+    from galseg.catalog import _psf_classes
+
+    spread = (np.array([0.0, np.nan, 0.02]), np.array([1e-4, np.nan, 1e-4]))
+    class_id, class_score = _psf_classes(
+        np.array([1, 2, 2]), np.array([0.7, 0.9, 0.6]), spread,
+        SPREAD_THRESHOLD)
+    assert_array_equal(class_id, [2, 2, 1])
+    assert class_score[1] == 0.9
+    assert class_score[0] > 0.8 and class_score[2] > 0.99
+
+
 def test_deblender_takes_the_psf(tiny_model_dir):
     deblender = MaskRCNNDeblender(tiny_model_dir, score_threshold=0.5)
     image = draw((64, 64), [(20.0, 20.0, 3e3, 0.0), (46.0, 44.0, 3e3, 2.0)],
@@ -185,6 +227,11 @@ def test_deblender_takes_the_psf(tiny_model_dir):
     assert_allclose(from_nddata['spread_model'], catalog['spread_model'])
     _, without = deblender(image)
     assert 'spread_model' not in without.colnames
+    # the NDData's own psf wins over the keyword, with a warning
+    with pytest.warns(AstropyUserWarning, match="The 'psf' keyword will "
+                      'be ignored'):
+        _, both = deblender(NDData(image, psf=psf), psf=np.ones((3, 3)))
+    assert_allclose(both['spread_model'], catalog['spread_model'])
     with pytest.raises(ValueError, match='psf must have odd sides'):
         deblender(image, psf=np.ones((4, 4)))
     with pytest.raises(ValueError, match='psf has 2 bands but the data '
