@@ -15,7 +15,8 @@ import numpy as np
 from .result import DeblendResult
 from .segmentation import (_region, correlated_noise_factor, flux_shares,
                            kron_fluxes, segment_labels, segment_snr)
-from .star_galaxy import SPREAD_THRESHOLD, classify_spread, spread_models
+from .star_galaxy import (MIN_SPREAD_SNR, SPREAD_THRESHOLD, classify_spread,
+                          spread_models)
 
 __all__ = ['build_result', 'empty_catalog', 'CLASS_NAMES', 'FLAGS']
 
@@ -116,13 +117,14 @@ def build_result(detections, image, background, mask_threshold,
         spread = _spread_columns(catalog, subtracted, variance, labels,
                                  image.psf)
         class_id, class_score = _psf_classes(class_id, class_score, spread,
-                                             spread_threshold)
+                                             snr, spread_threshold)
     _add_column(catalog, 'classification',
                 np.array([CLASS_NAMES.get(value, f'class {value}')
                           for value in class_id], dtype=str),
                 "'galaxy' or 'star'" + (
                     '' if spread is None else
-                    ': by spread_model where measured, else by the network'))
+                    ': by spread_model where measured and segment_snr >= '
+                    f'{MIN_SPREAD_SNR:g}, else by the network'))
     _add_column(catalog, 'class_score', class_score,
                 'probability of the classification, given that it is a '
                 'source')
@@ -185,11 +187,14 @@ def _spread_columns(catalog, data, variance, labels, psf):
     return spread_models(data, variance, labels, centroids, psf)
 
 
-def _psf_classes(class_id, class_score, spread, threshold):
+def _psf_classes(class_id, class_score, spread, snr, threshold):
     """The classes and their probabilities by ``spread_model`` where it
-    was measured, the network's elsewhere."""
+    was measured on a segment of signal-to-noise ratio ``snr`` of at
+    least `~galseg.star_galaxy.MIN_SPREAD_SNR` (or unknown), the
+    network's elsewhere."""
     is_star, probability = classify_spread(*spread, threshold=threshold)
-    measured = np.isfinite(spread[0])
+    snr = np.asarray(snr, dtype=float)
+    measured = np.isfinite(spread[0]) & ~(snr < MIN_SPREAD_SNR)
     star = [key for key, name in CLASS_NAMES.items() if name == 'star'][0]
     galaxy = [key for key, name in CLASS_NAMES.items()
               if name == 'galaxy'][0]

@@ -366,9 +366,10 @@ class MaskRCNNDeblender:
             With it, stars and galaxies are told apart by comparing
             each source with the PSF (SExtractor's ``spread_model``, see
             `galseg.star_galaxy`): the catalog gets ``spread_model`` and
-            ``spread_model_err``, and ``classification`` and
-            ``class_score`` come from them instead of from the network,
-            which does not know the PSF.
+            ``spread_model_err``, and for sources of ``segment_snr`` >=
+            30 ``classification`` and ``class_score`` come from them
+            instead of from the network, which does not know the PSF
+            (fainter sources keep the network's class).
 
         Returns
         -------

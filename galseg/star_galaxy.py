@@ -16,10 +16,13 @@ the source, and ``W`` the inverse variance within the source's segment:
 
 It is about zero for a point source, whatever its flux, and positive
 for a source broader than the PSF; its error follows from the data
-errors by linear propagation.  A source is a galaxy when its
+errors by linear propagation (for white noise: correlated noise makes
+the true error larger).  A source is a galaxy when its
 ``spread_model`` exceeds `SPREAD_THRESHOLD`, and a star otherwise; the
 probability of that classification takes the error and, beyond it, the
-scatter `SPREAD_SCATTER` of stars measured among neighbours.
+scatter `SPREAD_SCATTER` of stars measured among neighbours.  The
+deblender uses it for sources of ``segment_snr`` >= `MIN_SPREAD_SNR`
+and keeps the network's class for fainter ones.
 
 Each source is measured on its own segment of the data (its neighbours'
 segments carry no weight), at its centroid, where the PSF image is
@@ -41,8 +44,8 @@ stay point sources to any method).
 
 import numpy as np
 
-__all__ = ['SPREAD_THRESHOLD', 'SPREAD_SCATTER', 'validate_psf',
-           'psf_fwhm', 'spread_models', 'classify_spread']
+__all__ = ['SPREAD_THRESHOLD', 'SPREAD_SCATTER', 'MIN_SPREAD_SNR',
+           'validate_psf', 'psf_fwhm', 'spread_models', 'classify_spread']
 
 #: ``spread_model`` above which a source is a galaxy: the value that
 #: classifies best the sources found at S/N >= 20 in 300 validation
@@ -55,6 +58,12 @@ SPREAD_THRESHOLD = 0.00175
 #: are best calibrated on the same validation scenes (expected
 #: calibration error 0.035).
 SPREAD_SCATTER = 0.0015
+
+#: the least ``segment_snr`` at which the deblender classifies a source
+#: by ``spread_model``: fainter ones keep the network's class, which is
+#: right more often there (chosen on the same validation scenes among
+#: 0, 10, 20, 30, 50 and 100).
+MIN_SPREAD_SNR = 30.0
 
 # the broader model is the PSF convolved with an exponential of this
 # scale length, in PSF FWHM (SExtractor's choice)

@@ -11,8 +11,9 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from galseg import MaskRCNNDeblender
 from galseg.catalog import build_result
-from galseg.star_galaxy import (SPREAD_THRESHOLD, classify_spread, psf_fwhm,
-                                spread_models, validate_psf)
+from galseg.star_galaxy import (MIN_SPREAD_SNR, SPREAD_THRESHOLD,
+                                classify_spread, psf_fwhm, spread_models,
+                                validate_psf)
 from galseg.tiling import Detection
 
 galsim = pytest.importorskip('galsim')
@@ -205,12 +206,15 @@ def test_catalog_classifies_by_spread_model_with_a_psf():
 def test_network_class_where_spread_model_is_not_measured():
     from galseg.catalog import _psf_classes
 
-    spread = (np.array([0.0, np.nan, 0.02]), np.array([1e-4, np.nan, 1e-4]))
+    # measured; not measured; measured; too faint to trust; S/N unknown
+    spread = (np.array([0.0, np.nan, 0.02, 0.02, 0.0]),
+              np.array([1e-4, np.nan, 1e-4, 1e-3, 1e-4]))
+    snr = np.array([100.0, 100.0, 100.0, MIN_SPREAD_SNR - 1, np.nan])
     class_id, class_score = _psf_classes(
-        np.array([1, 2, 2]), np.array([0.7, 0.9, 0.6]), spread,
-        SPREAD_THRESHOLD)
-    assert_array_equal(class_id, [2, 2, 1])
-    assert class_score[1] == 0.9
+        np.array([1, 2, 2, 2, 1]), np.array([0.7, 0.9, 0.6, 0.8, 0.6]),
+        spread, snr, SPREAD_THRESHOLD)
+    assert_array_equal(class_id, [2, 2, 1, 2, 2])
+    assert class_score[1] == 0.9 and class_score[3] == 0.8
     assert class_score[0] > 0.8 and class_score[2] > 0.99
 
 
