@@ -195,10 +195,9 @@ def _psf_classes(class_id, class_score, spread, snr, threshold):
     is_star, probability = classify_spread(*spread, threshold=threshold)
     snr = np.asarray(snr, dtype=float)
     measured = np.isfinite(spread[0]) & ~(snr < MIN_SPREAD_SNR)
-    star = [key for key, name in CLASS_NAMES.items() if name == 'star'][0]
-    galaxy = [key for key, name in CLASS_NAMES.items()
-              if name == 'galaxy'][0]
-    class_id = np.where(measured, np.where(is_star, star, galaxy), class_id)
+    ids = {name: key for key, name in CLASS_NAMES.items()}
+    class_id = np.where(measured, np.where(is_star, ids['star'],
+                                           ids['galaxy']), class_id)
     class_score = np.where(measured, probability, class_score)
     return class_id, class_score
 

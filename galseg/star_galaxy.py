@@ -38,9 +38,9 @@ stay below 0.0022.
 
 It needs the PSF right.  For a star of a Moffat profile (beta 3, FWHM
 4 pixels), a PSF of that profile 5 or 10 percent narrower gives
-``spread_model`` 0.0009 or 0.0020, 5 or 10 percent broader -0.0011 or
--0.0029, and a Gaussian PSF of the same FWHM 0.0032, about what a
-galaxy of half-light radius a quarter of the FWHM gives (0.0034): with
+``spread_model`` 0.0012 or 0.0025, 5 or 10 percent broader -0.0012 or
+-0.0023, and a Gaussian PSF of the same FWHM 0.0032, about what a
+galaxy of half-light radius a quarter of the FWHM gives (0.0035): with
 a PSF too narrow or without its wings, stars become galaxies.
 
 The network classifies sources without knowing the PSF, so a compact
@@ -148,8 +148,8 @@ def validate_psf(psf, n_bands):
 
 def psf_fwhm(psf):
     """
-    The FWHM of a PSF image, in pixels: the diameter of the circle of
-    the area of the pixels above half the peak.
+    The FWHM of a PSF image centred on its central pixel, in pixels
+    (GalSim's `galsim.Image.calculateFWHM`).
 
     Parameters
     ----------
@@ -160,8 +160,10 @@ def psf_fwhm(psf):
     -------
     fwhm : float
     """
-    area = np.count_nonzero(psf >= 0.5 * psf.max())
-    return 2.0 * np.sqrt(area / np.pi)
+    import galsim
+
+    return float(galsim.Image(np.ascontiguousarray(psf, dtype=float),
+                              scale=1.0).calculateFWHM())
 
 
 def _broader_model(psf):
