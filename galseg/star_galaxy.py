@@ -41,7 +41,10 @@ It needs the PSF right.  For a star of a Moffat profile (beta 3, FWHM
 ``spread_model`` 0.0012 or 0.0025, 5 or 10 percent broader -0.0012 or
 -0.0023, and a Gaussian PSF of the same FWHM 0.0032, about what a
 galaxy of half-light radius a quarter of the FWHM gives (0.0035): with
-a PSF too narrow or without its wings, stars become galaxies.
+a PSF too narrow or without its wings, stars become galaxies
+(``benchmarks/psf_models.py``, which also shows that an effective PSF
+built by photutils from the image's stars serves as well as the true
+one).
 
 The network classifies sources without knowing the PSF, so a compact
 galaxy and a star look alike to it; the PSF removes that ambiguity
