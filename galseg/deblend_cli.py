@@ -211,28 +211,16 @@ def _read(image, hdu):
 
 
 def _read_psf(path):
-    """Read a PSF image (the first HDU with data), checked as the
-    deblender checks it."""
+    """Read a PSF image (the first HDU with an image, as
+    `~galseg.inputs.read_fits_image` reads images), checked as the
+    deblender checks it; errors name the ``--psf`` file."""
     import numpy as np
-    from astropy.io import fits
 
-    from .cli import CommandError
+    from .inputs import read_fits_image
     from .star_galaxy import validate_psf
 
     try:
-        with fits.open(path) as hdul:
-            data = next((hdu.data for hdu in hdul
-                         if hdu.data is not None and hdu.is_image), None)
-            data = None if data is None else np.array(data)
-    except OSError as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        msg = f'cannot read the PSF {path}: {exc}'
-        raise CommandError(msg) from exc
-    if data is None:
-        msg = f'{path} holds no image for the PSF'
-        raise CommandError(msg)
-    try:
+        data = np.asarray(read_fits_image(path).data)
         validate_psf(data, data.shape[0] if data.ndim == 3 else 1)
     except (TypeError, ValueError) as exc:
         msg = f'--psf {path}: {exc}'

@@ -210,9 +210,9 @@ def _spread_model(data, weight, point, broader):
     if not (b > 0 and norm > 0):
         return np.nan, np.nan
     spread = a / b - np.sum(broader * weight * point) / norm
-    derivative = weight * (broader / b - a * point / b ** 2)
-    variance = np.sum(np.where(weight > 0, derivative ** 2
-                               / np.where(weight > 0, weight, 1.0), 0.0))
+    # d spread / d data = weight (broader / b - a point / b^2), and the
+    # data variance is 1 / weight
+    variance = np.sum(weight * (broader / b - a * point / b ** 2) ** 2)
     return spread, np.sqrt(variance)
 
 
