@@ -14,9 +14,11 @@ import numpy as np
 
 from .result import DeblendResult
 from .segmentation import (_region, correlated_noise_factor, flux_shares,
-                           kron_fluxes, segment_labels, segment_snr)
+                           grow_bright_segments, kron_fluxes, segment_labels,
+                           segment_snr)
 from .star_galaxy import (MIN_SPREAD_SNR, SPREAD_THRESHOLD, classify_spread,
                           spread_models)
+from .tiling import MAX_TILE_SNR
 
 __all__ = ['build_result', 'empty_catalog', 'CLASS_NAMES', 'FLAGS']
 
@@ -209,11 +211,14 @@ def _significant(detections, bad, mask_threshold, n_pixels, data, variance,
     reaches ``min_snr``, their segmentation image and their ratios (NaN
     without a variance).
 
-    The weakest sources are dropped and the segments drawn again from
-    all the other detections (their pixels may go to a detection they
-    hid), until every segment reaches ``min_snr``: each round drops at
-    least one detection.  The noise of each segment's flux is scaled
-    for correlated noise (`_noise_factors`).
+    The segments of sources brighter than the network is shown are
+    grown over their footprint (`~galseg.segmentation.
+    grow_bright_segments`).  The weakest sources are dropped and the
+    segments drawn again from all the other detections (their pixels
+    may go to a detection they hid), until every segment reaches
+    ``min_snr``: each round drops at least one detection.  The noise
+    of each segment's flux is scaled for correlated noise
+    (`_noise_factors`).
     """
     factors = None
     while True:
@@ -222,6 +227,8 @@ def _significant(detections, bad, mask_threshold, n_pixels, data, variance,
         if variance is None:
             return ([detections[i] for i in keep], labels,
                     np.full(len(keep), np.nan))
+        labels = grow_bright_segments(labels, data, variance, bad,
+                                      MAX_TILE_SNR)
         if factors is None:
             factors = _noise_factors(data, variance, labels, bad)
         areas = np.bincount(labels.ravel(), minlength=len(keep) + 1)[1:]

@@ -23,7 +23,7 @@ from .result import DeblendResult
 from .segmentation import (suppress_contained, suppress_merged,
                            suppress_nested)
 from .star_galaxy import SPREAD_THRESHOLD
-from .tiling import (catch_all_detections, make_tiles,
+from .tiling import (MAX_TILE_SNR, catch_all_detections, make_tiles,
                      merge_tile_detections, normalized_tile,
                      replace_cut_detections, suppress_duplicates,
                      tile_detections)
@@ -498,7 +498,8 @@ class MaskRCNNDeblender:
         with _progress_bar(n_batches, progress_bar) as bar:
             for start in range(0, len(tiles), self.batch_size):
                 batch = tiles[start:start + self.batch_size]
-                images = np.stack([normalized_tile(data, bad, tile)
+                images = np.stack([normalized_tile(data, bad, tile,
+                                                   MAX_TILE_SNR)
                                    for tile in batch])
                 outputs = self.model.detect(
                     images, batch_size=self.batch_size,

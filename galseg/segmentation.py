@@ -23,6 +23,9 @@ into its outputs in four steps, each a function of this module:
    correlated, below the deblender's ``min_snr``) is dropped too and
    the segments are drawn again without it: a detection of noise, or
    one that the network's masks gave a patch of empty sky.
+   The segments of sources brighter than the network is shown
+   (`galseg.tiling.MAX_TILE_SNR`) are grown over the rest of their
+   footprint in the data (`grow_bright_segments`).
 3. `flux_shares` splits the data between the sources, in proportion
    to the product of each source's mask probability (in its instance
    mask grown by a few pixels) and a smooth model of its brightness
@@ -39,8 +42,8 @@ import numpy as np
 from scipy import ndimage
 
 __all__ = ['suppress_merged', 'suppress_nested', 'suppress_contained',
-           'segment_labels', 'segment_snr', 'correlated_noise_factor',
-           'flux_shares', 'kron_fluxes']
+           'segment_labels', 'grow_bright_segments', 'segment_snr',
+           'correlated_noise_factor', 'flux_shares', 'kron_fluxes']
 
 #: 8-connectivity, as photutils' default.
 _CONNECTIVITY = np.ones((3, 3), dtype=bool)
@@ -473,6 +476,94 @@ def segment_labels(detections, bad, mask_threshold, n_pixels):
     new_label = np.zeros(len(detections) + 1, dtype=np.int32)
     new_label[keep + 1] = np.arange(1, len(keep) + 1)
     return new_label[labels], keep.tolist()
+
+
+#: Footprint threshold of `grow_bright_segments`, in units of the
+#: noise, as the simulator's true footprints (``footprint_threshold``).
+GROWTH_THRESHOLD = 1.0
+
+#: Sigma (pixels) of the Gaussian that smooths the data for the
+#: footprint of `grow_bright_segments`.
+_GROWTH_SMOOTHING = 1.0
+
+
+def grow_bright_segments(labels, data, variance, bad, min_peak_snr,
+                         threshold=GROWTH_THRESHOLD):
+    """
+    Grow the segments of very bright sources over their footprint.
+
+    The deblender shows the network tiles brought down to a peak
+    signal-to-noise ratio of `galseg.tiling.MAX_TILE_SNR`, so the
+    network's masks of brighter sources stop where their light sinks
+    into the added noise, far inside their footprint in the data.  The
+    footprint here is the 8-connected region where the data, summed over
+    the bands and smoothed by a Gaussian of 1 pixel, exceed
+    ``threshold`` times the noise of the summed data (the simulator's
+    rule for the true footprints, with ``footprint_threshold`` 1).  In
+    each such region that holds a pixel of signal-to-noise ratio above
+    ``min_peak_snr`` and a segment, the pixels no segment has go to the
+    segments by watershed on the smoothed data (`skimage.segmentation.
+    watershed`): each to the segment that the brightest path from it
+    reaches.  Other segments and regions are left as they are.
+
+    Parameters
+    ----------
+    labels : `~numpy.ndarray` of int
+        ``(ny, nx)`` segmentation image.
+    data : `~numpy.ndarray`
+        ``(n_bands, ny, nx)`` background-subtracted data.
+    variance : `~numpy.ndarray`
+        The variance of ``data``, broadcastable to it.
+    bad : `~numpy.ndarray` of bool
+        ``(ny, nx)`` masked pixels, which get no label.
+    min_peak_snr : float
+        The least peak signal-to-noise ratio of a grown region.
+    threshold : float, optional
+        The footprint threshold in units of the noise.
+
+    Returns
+    -------
+    labels : `~numpy.ndarray` of int
+        The grown segmentation image (``labels`` itself when nothing
+        grows).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from galseg.segmentation import grow_bright_segments
+    >>> yy, xx = np.mgrid[:40, :40]
+    >>> star = 1e5 * np.exp(-((xx - 20) ** 2 + (yy - 20) ** 2) / 18.0)
+    >>> labels = np.zeros((40, 40), int)
+    >>> labels[17:24, 17:24] = 1
+    >>> grown = grow_bright_segments(labels, star[None], 1.0,
+    ...                              np.zeros((40, 40), bool), 1000.0)
+    >>> int((labels == 1).sum()), int((grown == 1).sum()) > 49
+    (49, True)
+    """
+    from skimage.segmentation import watershed
+
+    data = np.asarray(data, dtype=float)
+    noise = np.sqrt(np.broadcast_to(variance, data.shape).sum(axis=0))
+    usable = ~bad & np.isfinite(noise) & (noise > 0)
+    total = data.sum(axis=0)
+    usable &= np.isfinite(total)
+    total = np.where(usable, total, 0.0)
+    snr = np.zeros(total.shape)
+    np.divide(total, noise, out=snr, where=usable)
+    if not (snr > min_peak_snr).any():
+        return labels
+    smooth = ndimage.gaussian_filter(total, _GROWTH_SMOOTHING)
+    footprint = usable & (smooth > threshold * np.where(usable, noise, 0.0))
+    regions, _ = ndimage.label(footprint | (labels > 0),
+                               structure=_CONNECTIVITY)
+    bright = np.unique(regions[(snr > min_peak_snr) & (labels > 0)])
+    bright = bright[bright > 0]
+    if bright.size == 0:
+        return labels
+    grow = np.isin(regions, bright)
+    grown = watershed(-smooth, markers=np.where(grow, labels, 0),
+                      mask=grow, connectivity=2)
+    return np.where(grow, grown, labels).astype(labels.dtype)
 
 
 def segment_snr(labels, data, variance):

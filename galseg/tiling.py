@@ -9,7 +9,8 @@ tiles' cores partition the image, the seam between two neighbouring
 cores running through the middle of their overlap, so a core is its tile
 minus (at least) half the overlap on every side that borders another
 tile.  Each tile is normalised on its own (`normalized_tile`), exactly as
-a training stamp.
+a training stamp; the deblender shows the network no tile deeper than
+`MAX_TILE_SNR`.
 
 Merge rule
 ----------
@@ -57,6 +58,7 @@ from .normalization import estimate_background_noise, normalize_image
 from .utils import mask_bbox
 
 __all__ = ['Tile', 'Detection', 'make_tiles', 'normalized_tile',
+           'MAX_TILE_SNR',
            'tile_detections', 'catch_all_detections',
            'merge_tile_detections', 'cut_by_tile', 'centred_tile',
            'replace_cut_detections', 'suppress_duplicates']
@@ -280,6 +282,20 @@ def make_tiles(shape, tile_size, overlap):
 #: Seed of the noise that pads a tile beyond the image.
 _PADDING_SEED = 0
 
+#: The largest peak signal-to-noise ratio of a tile that the deblender
+#: shows the network (`normalized_tile`'s ``max_snr``).  The network
+#: merges close pairs of sources much brighter than this (the very
+#: bright sources of deep data, noiseless images): of validation pairs
+#: made 100 times deeper it found both members of 49% of those 2-3 PSF
+#: FWHM apart, and of their noiseless images 3%, against 67% at their
+#: simulated depth; shown the same tiles brought down to a peak
+#: signal-to-noise ratio of 1000, 69% and 69% (300 and 3000 were also
+#: measured; training/README.md, stage 31).
+MAX_TILE_SNR = 1000.0
+
+#: Seed of the noise that brings a tile down to ``max_snr``.
+_DEPTH_SEED = 1
+
 
 def _sky_padding(cutout, bad, noise, size):
     """
@@ -307,7 +323,27 @@ def _sky_padding(cutout, bad, noise, size):
     return padded
 
 
-def normalized_tile(data, bad, tile):
+def _shallower(cutout, bad, background, noise, max_snr):
+    """
+    The cutout with white noise added to each band whose peak
+    signal-to-noise ratio exceeds ``max_snr``, so that its peak reaches
+    exactly ``max_snr`` in units of the new noise, and that noise.
+    """
+    snr = (cutout - background) / noise
+    peak = np.array([np.max(np.where(band_bad, -np.inf, values),
+                            initial=-np.inf)
+                     for values, band_bad in zip(snr, bad)])
+    deep = peak > max_snr
+    if not deep.any():
+        return cutout, noise
+    scale = np.where(deep, peak / max_snr, 1.0).reshape(-1, 1, 1)
+    extra = noise * np.sqrt(scale ** 2 - 1.0)
+    rng = np.random.default_rng(_DEPTH_SEED)
+    cutout = cutout + rng.normal(size=cutout.shape) * extra
+    return cutout, noise * scale
+
+
+def normalized_tile(data, bad, tile, max_snr=None):
     """
     The network's input for one tile: the tile normalised on its own.
 
@@ -326,6 +362,15 @@ def normalized_tile(data, bad, tile):
     models trained on sky-like scenes find sources along the edge of
     the padding.
 
+    With ``max_snr``, a band whose brightest pixel has a larger
+    signal-to-noise ratio (in the tile's estimated noise) is shown as a
+    shallower image of the same sky: white noise (the same for every
+    call, a fixed seed) is added so that its peak has exactly that
+    ratio, and it is normalised with the new noise.  A noiseless image
+    is then shown with a noise of ``1 / max_snr`` of its brightest
+    pixel.  Sources fainter than a few times the new noise are lost
+    from such a tile (see `MAX_TILE_SNR`).
+
     Parameters
     ----------
     data : `~numpy.ndarray`
@@ -333,6 +378,9 @@ def normalized_tile(data, bad, tile):
     bad : `~numpy.ndarray` of bool
         Masked pixels, of the shape of ``data``.
     tile : `Tile`
+    max_snr : float, optional
+        The largest peak signal-to-noise ratio shown; `None` (the
+        default, as for training stamps) shows the tile as it is.
 
     Returns
     -------
@@ -348,6 +396,11 @@ def normalized_tile(data, bad, tile):
     if usable.any():
         background, noise = estimate_background_noise(cutout[usable],
                                                       cutout_bad[usable])
+        if max_snr is not None and noise.shape[1:] == (1, 1):
+            shallow, noise = _shallower(cutout[usable], cutout_bad[usable],
+                                        background, noise, max_snr)
+            cutout = cutout.astype(float)
+            cutout[usable] = shallow
     if height < tile.size or width < tile.size:
         band_noise = np.full(n_bands, np.nan)
         if usable.any():

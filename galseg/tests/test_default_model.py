@@ -158,13 +158,18 @@ def test_demo(tmp_path, capsys):
 
 # --- one galaxy, one source ---------------------------------------------
 
-def test_photutils_two_gaussian_fixture_gives_two_sources(deblender):
-    """photutils' deblending test fixture: two noiseless Gaussians."""
+@pytest.mark.parametrize('noise', [0.0, 1e-4, 1e-2, 1.0])
+def test_photutils_two_gaussian_fixture_gives_two_sources(deblender, noise):
+    """photutils' deblending test fixture: two noiseless Gaussians, and
+    the same with noise down to a peak signal-to-noise ratio of 10^6,
+    far deeper than the tiles the network is shown
+    (`galseg.tiling.MAX_TILE_SNR`)."""
     from astropy.modeling.models import Gaussian2D
 
     yy, xx = np.mgrid[0:100, 0:100]
     data = (Gaussian2D(100, 50, 50, 5, 5)(xx, yy)
             + Gaussian2D(100, 35, 50, 5, 5)(xx, yy))
+    data = data + np.random.default_rng(7).normal(0.0, noise, data.shape)
     segm, catalog = deblender(data, background=0)
     assert segm.n_labels == 2
     assert_allclose(np.sort(catalog['x_centroid']), [35, 50], atol=4)

@@ -2,6 +2,7 @@
 
 import numpy as np
 from numpy.testing import assert_allclose, assert_array_equal
+from scipy import ndimage
 
 from galseg.segmentation import (correlated_noise_factor, flux_shares,
                                  segment_labels, segment_snr,
@@ -66,7 +67,6 @@ def test_islands_go_to_the_source_around_them():
     assert keep == [0, 1]
     assert labels[5, 4] == labels[2, 2] == 1
     for label in (1, 2):
-        from scipy import ndimage
         _, n_parts = ndimage.label(labels == label,
                                    structure=np.ones((3, 3)))
         assert n_parts == 1
@@ -314,3 +314,38 @@ def test_segment_snr_checks_shapes():
     with pytest.raises(ValueError, match=r'variance of shape \(2,\) does '
                        'not broadcast'):
         segment_snr(labels, np.ones((2, 4, 5)), np.ones(2))
+
+
+def test_bright_segments_grow_over_their_footprint():
+    """Segments of sources brighter than min_peak_snr grow over the
+    rest of their footprint (data > threshold x noise), split between
+    them by watershed; fainter sources and masked pixels keep theirs."""
+    from galseg.segmentation import grow_bright_segments
+
+    yy, xx = np.mgrid[:80, :120]
+
+    def blob(x, y, peak):
+        return peak * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / 32.0)
+
+    data = blob(25, 40, 1e5) + blob(45, 40, 5e4) + blob(95, 40, 50.0)
+    labels = np.zeros((80, 120), dtype=int)
+    labels[38:43, 23:28] = 1
+    labels[38:43, 43:48] = 2
+    labels[38:43, 93:98] = 3
+    bad = np.zeros((80, 120), dtype=bool)
+    bad[:, 10] = True
+    grown = grow_bright_segments(labels, data[None], 1.0, bad, 1000.0)
+    footprint = ndimage.gaussian_filter(data, 1.0) > 1.0
+    bright = footprint & (xx > 10) & (xx < 70)  # right of the masked column
+    assert np.all(grown[bright] > 0)
+    assert np.all(grown[~footprint & (labels == 0)] == 0)
+    assert np.all(grown[bad] == 0)
+    # the saddle between the two bright sources parts them
+    assert np.all(grown[40, 20:34] == 1) and np.all(grown[40, 37:50] == 2)
+    for label in (1, 2):
+        assert ndimage.label(grown == label, np.ones((3, 3)))[1] == 1
+    # the faint source keeps its segment
+    assert_array_equal(grown == 3, labels == 3)
+    # nothing that bright: nothing changes
+    assert grow_bright_segments(labels, data[None] / 1e3, 1.0, bad,
+                                1000.0) is labels

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from galseg.normalization import normalize_image
+from astropy.stats import mad_std
+
+from galseg.normalization import ASINH_SOFTENING, normalize_image
 from galseg.tiling import (Detection, centred_tile, cut_by_tile, make_tiles,
                            merge_tile_detections, normalized_tile,
                            replace_cut_detections, tile_detections)
@@ -101,6 +103,42 @@ def test_noiseless_data_are_padded_with_noiseless_sky():
     cutout = normalized_tile(data[None], np.zeros((1, 100, 100), bool), tile)
     assert np.abs(cutout[100:]).max() < 0.02
     assert np.abs(cutout[:, 100:]).max() < 0.02
+
+
+def test_tiles_deeper_than_max_snr_are_shown_shallower():
+    """A tile whose peak signal-to-noise ratio exceeds max_snr gets white
+    noise (the same every call) that brings the peak down to max_snr;
+    shallower tiles and masked bands are shown as they are."""
+    yy, xx = np.mgrid[:64, :64]
+    star = np.exp(-((xx - 30.0) ** 2 + (yy - 32.0) ** 2) / 8.0)
+    rng = np.random.default_rng(5)
+    noise = rng.normal(size=(2, 64, 64))
+    tile = make_tiles((64, 64), 64, 16)[0]
+    bad = np.zeros((2, 64, 64), dtype=bool)
+    bad[1] = True
+    shallow = 50.0 * star + noise
+    assert_array_equal(normalized_tile(shallow, bad, tile, max_snr=100.0),
+                       normalized_tile(shallow, bad, tile))
+    deep = 1e5 * star + noise
+    shown = normalized_tile(deep, bad, tile, max_snr=100.0)
+    assert_array_equal(normalized_tile(deep, bad, tile, max_snr=100.0),
+                       shown)
+    assert np.all(shown[..., 1] == 0)
+    snr = ASINH_SOFTENING * np.sinh(shown[..., 0].astype(float))
+    assert 80.0 < snr.max() < 120.0
+    assert_allclose(mad_std(snr[:, 50:]), 1.0, rtol=0.15)
+    # photutils' noiseless fixture: a noise of 1 / max_snr of the
+    # brightest pixel, in the image and in the padding alike
+    yy, xx = np.mgrid[:100, :100]
+    fixture = sum(100.0 * np.exp(-((xx - x) ** 2 + (yy - 50.0) ** 2) / 50.0)
+                  for x in (35.0, 50.0))
+    tile = make_tiles((100, 100), 128, 32)[0]
+    noiseless = normalized_tile(fixture[None], np.zeros((1, 100, 100), bool),
+                                tile, max_snr=1000.0)
+    snr = ASINH_SOFTENING * np.sinh(noiseless[..., 0].astype(float))
+    assert_allclose(mad_std(snr[:, :10]), 1.0, rtol=0.15)
+    assert_allclose(mad_std(snr[110:]), 1.0, rtol=0.15)
+    assert 900.0 < snr.max() < 1100.0
 
 
 def test_normalized_tile_with_a_masked_band():
