@@ -38,7 +38,8 @@ FLAGS = {'blended': 1, 'edge': 2, 'tile_seam': 4, 'masked': 8,
 
 def build_result(detections, image, background, mask_threshold,
                  flux_dilation, n_pixels, seams=(), noise=None,
-                 min_snr=0.0, spread_threshold=SPREAD_THRESHOLD):
+                 min_snr=0.0, spread_threshold=SPREAD_THRESHOLD,
+                 max_tile_snr=MAX_TILE_SNR):
     """
     Segment, measure and deblend the sources and collect the result.
 
@@ -73,6 +74,12 @@ def build_result(detections, image, background, mask_threshold,
         returns it), the catalog gets ``spread_model`` and
         ``spread_model_err`` and sources are stars or galaxies by
         `~galseg.star_galaxy.classify_spread` with this threshold.
+    max_tile_snr : float or `None`, optional
+        The deepest tile the network was shown (as
+        `~galseg.MaskRCNNDeblender` takes it): segments of sources
+        brighter than this are grown over their footprint
+        (`~galseg.segmentation.grow_bright_segments`); `None` grows
+        none.
 
     Returns
     -------
@@ -89,7 +96,7 @@ def build_result(detections, image, background, mask_threshold,
     variance = _variance(image, noise)
     detections, labels, snr = _significant(
         detections, bad, mask_threshold, n_pixels, subtracted, variance,
-        min_snr)
+        min_snr, max_tile_snr)
     if not detections:
         return None
 
@@ -205,14 +212,14 @@ def _psf_classes(class_id, class_score, spread, snr, threshold):
 
 
 def _significant(detections, bad, mask_threshold, n_pixels, data, variance,
-                 min_snr):
+                 min_snr, max_tile_snr):
     """
     The detections that keep a segment whose signal-to-noise ratio
     reaches ``min_snr``, their segmentation image and their ratios (NaN
     without a variance).
 
-    The segments of sources brighter than the network is shown are
-    grown over their footprint (`~galseg.segmentation.
+    The segments of sources brighter than the network is shown
+    (``max_tile_snr``) are grown over their footprint (`~galseg.segmentation.
     grow_bright_segments`).  The weakest sources are dropped and the
     segments drawn again from all the other detections (their pixels
     may go to a detection they hid), until every segment reaches
@@ -227,8 +234,9 @@ def _significant(detections, bad, mask_threshold, n_pixels, data, variance,
         if variance is None:
             return ([detections[i] for i in keep], labels,
                     np.full(len(keep), np.nan))
-        labels = grow_bright_segments(labels, data, variance, bad,
-                                      MAX_TILE_SNR)
+        if max_tile_snr is not None:
+            labels = grow_bright_segments(labels, data, variance, bad,
+                                          max_tile_snr)
         if factors is None:
             factors = _noise_factors(data, variance, labels, bad)
         areas = np.bincount(labels.ravel(), minlength=len(keep) + 1)[1:]

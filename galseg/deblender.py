@@ -168,6 +168,20 @@ class MaskRCNNDeblender:
         one that its tile cuts is looked at again in tiles centred on
         it (`galseg.tiling.replace_cut_detections`), which see it whole
         up to a radius of nearly half a tile.
+    max_tile_snr : float or `None`, optional
+        The deepest tile shown to the network: a tile whose brightest
+        pixel has a larger signal-to-noise ratio is shown with white
+        noise added (the same at every call) that brings it down to
+        this, and the segments of sources that bright are then grown
+        over their footprint in the data (see
+        `galseg.tiling.normalized_tile`,
+        `galseg.segmentation.grow_bright_segments`).  The network
+        merges close pairs of sources much brighter than it was mostly
+        trained on; the default, 1000 (`galseg.tiling.MAX_TILE_SNR`),
+        was chosen on validation data.  Sources fainter than a few
+        thousandths of the brightest in their tile are then lost from
+        that tile: raise it, or `None` to show every tile as it is, to
+        keep them at the price of bright close pairs.
     batch_size : int, optional
         Tiles per forward pass of the network; with the image itself,
         this bounds the memory used.
@@ -220,8 +234,9 @@ class MaskRCNNDeblender:
                  mask_threshold=0.5, duplicate_iou=0.6,
                  contained_fraction=None, core_probability=None,
                  n_pixels=5, min_snr=None, flux_dilation=3, tile_size=None,
-                 tile_overlap=None, batch_size=8, precision='float32',
-                 spread_threshold=SPREAD_THRESHOLD, progress_bar=False):
+                 tile_overlap=None, max_tile_snr=MAX_TILE_SNR, batch_size=8,
+                 precision='float32', spread_threshold=SPREAD_THRESHOLD,
+                 progress_bar=False):
         if score_threshold is not None:
             score_threshold = check_fraction('score_threshold',
                                              score_threshold)
@@ -251,6 +266,8 @@ class MaskRCNNDeblender:
             tile_size = check_int('tile_size', tile_size, minimum=1)
         if tile_overlap is not None:
             tile_overlap = check_int('tile_overlap', tile_overlap, minimum=0)
+        self.max_tile_snr = (None if max_tile_snr is None else check_number(
+            'max_tile_snr', max_tile_snr, minimum=1))
         self.progress_bar = check_bool('progress_bar', progress_bar)
 
         self.model, self.model_path, directory = _load_model(model,
@@ -299,6 +316,7 @@ class MaskRCNNDeblender:
                   'flux_dilation': self.flux_dilation,
                   'tile_size': self.tile_size,
                   'tile_overlap': self.tile_overlap,
+                  'max_tile_snr': self.max_tile_snr,
                   'batch_size': self.batch_size,
                   'precision': self.precision,
                   'spread_threshold': self.spread_threshold,
@@ -446,7 +464,8 @@ class MaskRCNNDeblender:
                               self.mask_threshold, self.flux_dilation,
                               self.n_pixels, seams=self._seams(image),
                               noise=noise, min_snr=self.min_snr,
-                              spread_threshold=self.spread_threshold)
+                              spread_threshold=self.spread_threshold,
+                              max_tile_snr=self.max_tile_snr)
         return _no_detections() if result is None else result
 
     def _seams(self, image):
@@ -499,7 +518,7 @@ class MaskRCNNDeblender:
             for start in range(0, len(tiles), self.batch_size):
                 batch = tiles[start:start + self.batch_size]
                 images = np.stack([normalized_tile(data, bad, tile,
-                                                   MAX_TILE_SNR)
+                                                   self.max_tile_snr)
                                    for tile in batch])
                 outputs = self.model.detect(
                     images, batch_size=self.batch_size,

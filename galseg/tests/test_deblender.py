@@ -114,6 +114,10 @@ def pair_image():
      'spread_threshold must be >= 0'),
     ({'spread_threshold': '0.003'}, TypeError,
      'spread_threshold must be a number'),
+    ({'max_tile_snr': 0.5}, ValueError, 'max_tile_snr must be >= 1'),
+    ({'max_tile_snr': float('inf')}, ValueError,
+     'max_tile_snr must be finite'),
+    ({'max_tile_snr': '1000'}, TypeError, 'max_tile_snr must be a number'),
 ])
 def test_settings_are_validated_before_the_model(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -197,8 +201,45 @@ def test_repr_lists_settings(deblender, tiny_model_dir):
         'contained_fraction=0.95, core_probability=0.0, n_pixels=5, '
         'min_snr=5.0, '
         'flux_dilation=3, '
-        'tile_size=64, tile_overlap=16, batch_size=8, precision='
-        "'float32', spread_threshold=0.00175, progress_bar=False)")
+        'tile_size=64, tile_overlap=16, max_tile_snr=1000.0, batch_size=8, '
+        "precision='float32', spread_threshold=0.00175, "
+        'progress_bar=False)')
+
+
+@pytest.mark.parametrize('max_tile_snr', [None, 300.0])
+def test_tiles_are_shown_at_most_max_tile_snr_deep(tiny_model_dir,
+                                                   monkeypatch,
+                                                   max_tile_snr):
+    """Every tile goes to the network through normalized_tile with the
+    deblender's max_tile_snr, and None grows no segment."""
+    import galseg.catalog
+    import galseg.deblender
+
+    seen, grown = [], []
+    normalized_tile = galseg.deblender.normalized_tile
+    grow = galseg.catalog.grow_bright_segments
+
+    def recording_tile(data, bad, tile, max_snr=None):
+        seen.append(max_snr)
+        return normalized_tile(data, bad, tile, max_snr)
+
+    def recording_grow(*args):
+        grown.append(args[-1])
+        return grow(*args)
+
+    monkeypatch.setattr(galseg.deblender, 'normalized_tile', recording_tile)
+    monkeypatch.setattr(galseg.catalog, 'grow_bright_segments',
+                        recording_grow)
+    deblender = MaskRCNNDeblender(tiny_model_dir, score_threshold=0.0,
+                                  min_snr=0, max_tile_snr=max_tile_snr)
+    image = np.random.default_rng(0).normal(size=(100, 100))
+    image[40:60, 40:60] += 1e5
+    deblender.deblend(image)
+    assert seen and set(seen) == {max_tile_snr}
+    if max_tile_snr is None:
+        assert grown == []
+    else:
+        assert grown and set(grown) == {300.0}
 
 
 # --- end to end with the tiny model ---------------------------------------
