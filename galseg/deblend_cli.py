@@ -17,6 +17,7 @@ writes ``DIR/<name>_segm.fits``, ``DIR/<name>_cat.ecsv`` (and
 reported and the others go on.
 """
 
+import argparse
 import sys
 import threading
 import warnings
@@ -29,6 +30,17 @@ DESCRIPTION = ('Deblend FITS images into a segmentation image and a source '
 
 _SUFFIXES = {'segmentation': '_segm.fits', 'catalog': '_cat.ecsv',
              'plot': '_plot.png'}
+
+
+def _max_tile_snr(text):
+    """``--max-tile-snr``: a number, or 'none'."""
+    if text.strip().lower() == 'none':
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        msg = f"must be a number or 'none', got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
 
 
 def add_arguments(parser):
@@ -97,6 +109,11 @@ def add_arguments(parser):
     parser.add_argument('--tile-overlap', type=int, default=None,
                         help='overlap of the tiles in pixels (default: a '
                              'quarter of the tile)')
+    parser.add_argument('--max-tile-snr', type=_max_tile_snr, default=1000.0,
+                        metavar='SNR',
+                        help='deepest tile shown to the network (peak '
+                             "signal-to-noise ratio), or 'none' to show "
+                             'every tile as it is (default: 1000)')
     parser.add_argument('--batch-size', type=int, default=8,
                         help='tiles per forward pass of the network')
     parser.add_argument('--precision', choices=('float32', 'bfloat16'),
@@ -125,12 +142,13 @@ def run(args):
                 'min_snr': args.min_snr,
                 'flux_dilation': args.flux_dilation,
                 'tile_overlap': args.tile_overlap,
+                'max_tile_snr': args.max_tile_snr,
                 'batch_size': args.batch_size,
                 'precision': args.precision,
                 'spread_threshold': args.spread_threshold,
                 'progress_bar': args.progress}
     settings = {key: value for key, value in settings.items()
-                if value is not None}
+                if value is not None or key == 'max_tile_snr'}
     single = [args.segmentation, args.catalog, args.plot]
     if args.outdir is None:
         if len(args.images) > 1:

@@ -289,7 +289,7 @@ _PADDING_SEED = 0
 #: made 100 times deeper it found both members of 49% of those 2-3 PSF
 #: FWHM apart, and of their noiseless images 3%, against 67% at their
 #: simulated depth; shown the same tiles brought down to a peak
-#: signal-to-noise ratio of 1000, 69% and 69% (300 and 3000 were also
+#: signal-to-noise ratio of 1000, 66% and 63% (300 and 3000 were also
 #: measured; training/README.md, stage 31).
 MAX_TILE_SNR = 1000.0
 

@@ -339,3 +339,28 @@ def test_precision_choices(image_file, capsys):
               '--precision', 'float16'])
     assert exit_info.value.code == 2
     assert "invalid choice: 'float16'" in capsys.readouterr().err
+
+
+def test_max_tile_snr_option(image_file, tmp_path, tiny_model_dir, capsys):
+    """--max-tile-snr goes to the deblender: a number, 'none', and a bad
+    value named."""
+    from galseg import MaskRCNNDeblender
+
+    base = ['deblend', str(image_file), '--model', str(tiny_model_dir)]
+    for value, expected in (('none', None), ('300', 300.0)):
+        path = tmp_path / f'cat-{value}.ecsv'
+        assert main(base + ['--catalog', str(path),
+                            '--max-tile-snr', value]) == 0
+        _, catalog = MaskRCNNDeblender(tiny_model_dir,
+                                       max_tile_snr=expected)(
+            read_fits_image(image_file))
+        assert_allclose(QTable.read(path)['x_centroid'],
+                        catalog['x_centroid'], rtol=1e-6)
+    assert main(base + ['--catalog', str(tmp_path / 'x.ecsv'),
+                        '--max-tile-snr', '0.5']) != 0
+    assert 'max_tile_snr must be >= 1' in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(base + ['--catalog', str(tmp_path / 'y.ecsv'),
+                     '--max-tile-snr', 'deep'])
+    assert exit_info.value.code == 2
+    assert "must be a number or 'none'" in capsys.readouterr().err
