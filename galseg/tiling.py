@@ -369,7 +369,9 @@ def normalized_tile(data, bad, tile, max_snr=None):
     ratio, and it is normalised with the new noise.  A noiseless image
     is then shown with a noise of ``1 / max_snr`` of its brightest
     pixel.  Sources fainter than a few times the new noise are lost
-    from such a tile (see `MAX_TILE_SNR`).
+    from such a tile (see `MAX_TILE_SNR`).  Tiles of 512 pixels or more,
+    whose noise is a `~photutils.background.Background2D` map, are
+    shown as they are.
 
     Parameters
     ----------
