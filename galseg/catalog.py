@@ -219,13 +219,13 @@ def _significant(detections, bad, mask_threshold, n_pixels, data, variance,
     without a variance).
 
     The segments of sources brighter than the network is shown
-    (``max_tile_snr``) are grown over their footprint (`~galseg.segmentation.
-    grow_bright_segments`).  The weakest sources are dropped and the
-    segments drawn again from all the other detections (their pixels
-    may go to a detection they hid), until every segment reaches
-    ``min_snr``: each round drops at least one detection.  The noise
-    of each segment's flux is scaled for correlated noise
-    (`_noise_factors`).
+    (``max_tile_snr``) are grown over their footprint
+    (`~galseg.segmentation.grow_bright_segments`).  The weakest sources
+    are dropped and the segments drawn again from all the other
+    detections (their pixels may go to a detection they hid), until
+    every segment reaches ``min_snr``: each round drops at least one
+    detection.  The noise of each segment's flux is scaled for
+    correlated noise (`_noise_factors`).
     """
     factors = None
     while True:

@@ -502,9 +502,10 @@ def grow_bright_segments(labels, data, variance, bad, min_peak_snr,
     rule for the true footprints, with ``footprint_threshold`` 1).  In
     each such region that holds a pixel of signal-to-noise ratio above
     ``min_peak_snr`` and a segment, the pixels no segment has go to the
-    segments by watershed on the smoothed data (`skimage.segmentation.
-    watershed`): each to the segment that the brightest path from it
-    reaches.  Other segments and regions are left as they are.
+    segments by watershed on the smoothed data
+    (`skimage.segmentation.watershed`): each to the segment that the
+    brightest path from it reaches.  Other segments and regions are
+    left as they are.
 
     Parameters
     ----------
